@@ -1,0 +1,98 @@
+"""Shared fixtures: all user state in temporary folders, a fast fake encoder, and one
+real index of the bundled corpus per test session."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vraagbaak import Settings, Vraagbaak
+from vraagbaak.index.encoders import register_encoder
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+
+
+class HashEncoder:
+    """A deterministic bag-of-words hashing encoder: fast, no model, good enough to test
+    plumbing (same words -> similar vectors)."""
+
+    def __init__(self, arg: str = "") -> None:
+        self.dim_ = int(arg) if arg else 64
+        self.id = f"fake:{self.dim_}"
+        self.calls = 0
+        self.texts = 0
+
+    @property
+    def dim(self) -> int:
+        return self.dim_
+
+    def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
+        self.calls += 1
+        self.texts += len(texts)
+        out = np.zeros((len(texts), self.dim_), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                h = int(hashlib.md5(w.encode()).hexdigest()[:8], 16)
+                out[i, h % self.dim_] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1
+        return out / norms
+
+
+FAKE_ENCODERS: dict[str, HashEncoder] = {}
+
+
+def _fake_factory(arg: str) -> HashEncoder:
+    enc = HashEncoder(arg)
+    FAKE_ENCODERS[arg] = enc
+    return enc
+
+
+register_encoder("fake", _fake_factory)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real home folder: index and cache default to temp folders."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("VRAAGBAAK_INDEX", str(home / "index"))
+    monkeypatch.setenv("VRAAGBAAK_CACHE", str(home / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the whole session (real-model indexes reuse vectors)."""
+    return tmp_path_factory.mktemp("emb-cache")
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Settings:
+    """The bundled corpus indexed once with the real default encoder (e5)."""
+    settings = Settings(index_dir=tmp_path_factory.mktemp("corpus") / "index", cache_dir=shared_cache)
+    Vraagbaak(settings).ingest([CORPUS])
+    return settings
+
+
+@pytest.fixture(scope="session")
+def vb(corpus_index: Settings) -> Vraagbaak:
+    return Vraagbaak(corpus_index)
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled corpus."""
+    dst = tmp_path / "corpus"
+    shutil.copytree(CORPUS, dst)
+    return dst
+
+
+@pytest.fixture
+def fake_settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")

@@ -1,0 +1,293 @@
+"""The command line: parse, call the library, print. Errors become one message and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import VraagbaakError
+from .settings import Settings
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """A tqdm progress callback for ingest (on stderr, only when it is a terminal or forced)."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+    disable = not sys.stderr.isatty() and not os.environ.get("VRAAGBAAK_PROGRESS")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            label = {"embedding": "Embedding passages", "reading": "Reading sources"}.get(stage, stage)
+            bar = bars[stage] = tqdm(total=total, desc=label, unit="text", file=sys.stderr, disable=disable, leave=False)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return progress, close
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    kw: dict[str, Any] = {}
+    if args.index:
+        kw["index_dir"] = Path(args.index).expanduser()
+    if args.encoder:
+        kw["encoder"] = args.encoder
+    if getattr(args, "top_k", None):
+        kw["top_k"] = args.top_k
+    return Settings(**kw)
+
+
+def _vb(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .api import Vraagbaak
+
+    return Vraagbaak(_settings(args))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    vb = _vb(args)
+    progress, close = _progress_bar()
+    try:
+        report = vb.ingest(args.paths or None, add=args.add, progress=progress)
+    finally:
+        close()
+    for path, why in report.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    for note in report.notices:
+        print(f"note: {note}", file=sys.stderr)
+    if report.up_to_date:
+        print(f"Index is up to date: {report.documents} sources, {report.chunks} passages ({vb.settings.index_dir}).")
+        return EXIT_OK
+    parts = [f"{len(report.added)} added", f"{len(report.changed)} changed", f"{len(report.removed)} removed"]
+    print(
+        f"Indexed {report.documents} sources, {report.chunks} passages in {report.seconds:.1f} s "
+        f"({', '.join(parts)}; {report.encoded} texts embedded, {report.reused} from cache; "
+        f"{len(report.skipped)} skipped) -> {vb.settings.index_dir}"
+    )
+    return EXIT_OK
+
+
+def _read_questions(args: argparse.Namespace) -> list[str]:
+    from .errors import InputError
+
+    if args.questions:
+        p = Path(args.questions)
+        try:
+            raw = sys.stdin.read() if args.questions == "-" else p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{args.questions}: no such file.") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{args.questions}: cannot read it as UTF-8 text ({e}).") from None
+        qs = [line.strip() for line in raw.splitlines() if line.strip()]
+        if not qs:
+            raise InputError(f"{args.questions}: holds no questions (one per line).")
+        return qs
+    if not args.question:
+        raise InputError('Give a question, e.g. vraagbaak ask "Wat is een Village Deal?", or --questions FILE.')
+    return [" ".join(args.question)]
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    """The JSON object of one result (the contract in the README)."""
+    ans = result.answer
+    return {
+        "question": result.question,
+        "passages": [
+            {
+                "rank": h.rank, "source": h.chunk.source, "title": h.chunk.title,
+                "section": h.chunk.section, "start": h.chunk.start, "end": h.chunk.end,
+                "line": h.chunk.line, "page": h.chunk.page, "text": h.chunk.text,
+                "score": round(h.score, 6), "dense": h.dense, "lexical": h.lexical,
+            }
+            for h in result.hits
+        ],
+        "answer": None if ans is None else {
+            "text": ans.text, "source": ans.source, "start": ans.start, "end": ans.end,
+            "score": round(ans.score, 6), "title": ans.title, "section": ans.section,
+            "line": ans.line, "page": ans.page, "chunk_rank": next(
+                (h.rank for h in result.hits if h.chunk.id == ans.chunk_id), None),
+        },
+        "abstained": result.abstained,
+        "confidence": round(result.confidence, 6),
+    }
+
+
+def _reference(title: str, section: str | None, line: int, page: int | None, source: str) -> str:
+    ref = f"{title}"
+    if section and section != title:
+        ref += f" › {section.split(' › ')[-1]}"
+    ref += f" ({source}, " + (f"p. {page}, " if page else "") + f"regel {line})"
+    return ref
+
+
+def print_result(result: Any, *, color: bool) -> None:
+    bold, hl, dim, reset = ("\033[1m", "\033[1;33m", "\033[2m", "\033[0m") if color else ("", "", "", "")
+    print(f"{bold}Vraag:{reset} {result.question}")
+    ans = result.answer
+    if ans is None:
+        print(f"{bold}Antwoord:{reset} De bronnen geven hier geen antwoord op "
+              f"(zekerheid {result.confidence:.2f}). Dichtstbijzijnde passages (zwak):")
+    else:
+        print(f"{bold}Antwoord:{reset} {hl}{ans.text}{reset}")
+        print(f"  {dim}— {_reference(ans.title, ans.section, ans.line, ans.page, ans.source)}, "
+              f"tekens {ans.start}–{ans.end}, zekerheid {result.confidence:.2f}{reset}")
+    print()
+    for h in result.hits:
+        c = h.chunk
+        print(f"{bold}[{h.rank}]{reset} {_reference(c.title, c.section, c.line, c.page, c.source)}  {dim}score {h.score:.3f}{reset}")
+        text = c.text
+        if ans is not None and ans.chunk_id == c.id:
+            a0, a1 = ans.start - c.start, ans.end - c.start
+            text = text[:a0] + hl + text[a0:a1] + reset + text[a1:]
+        for line in text.strip().splitlines():
+            if line.strip():
+                print(f"    {line.strip()}")
+        print()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .qa.search import clean_question
+
+    questions = _read_questions(args)
+    if len(questions) == 1:
+        clean_question(questions[0])  # fail on an empty question before any work
+    vb = _vb(args)
+    if not vb.has_index():
+        print("No index yet: building one from the bundled corpus first ...", file=sys.stderr)
+        progress, close = _progress_bar()
+        try:
+            vb.ensure_index(progress=progress)
+        finally:
+            close()
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    failed = 0
+    for q in questions:
+        try:
+            result = vb.ask(q, sources=args.source or None, method=args.method, min_confidence=args.min_confidence)
+        except VraagbaakError as e:
+            if len(questions) == 1 or type(e).__name__ != "InputError":
+                raise
+            failed += 1
+            if args.json:
+                print(json.dumps({"question": q, "error": str(e)}, ensure_ascii=False))
+            else:
+                print(f"error: {e}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(result_json(result), ensure_ascii=False), flush=True)
+        else:
+            print_result(result, color=color)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    vb = _vb(args)
+    srcs = vb.index.sources
+    if args.json:
+        for s in srcs:
+            print(json.dumps(s.__dict__, ensure_ascii=False, default=list))
+        return EXIT_OK
+    for s in srcs:
+        date = f", {s.date}" if s.date else ""
+        print(f"{s.source}\n    {s.title}{date} — {s.chunks} passages, {s.kind}, indexed {s.indexed_at}")
+    print(f"{len(srcs)} sources, {sum(s.chunks for s in srcs)} passages, encoder {vb.index.encoder_spec}")
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    vb = _vb(args)
+    report = vb.remove(args.sources)
+    print(f"Removed {', '.join(report.removed)}; {report.documents} sources, {report.chunks} passages remain.")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vraagbaak",
+        description="Ask questions in Dutch of Dutch documents; get back the exact passages that answer them.",
+    )
+    p.add_argument("--index", metavar="DIR", help="index folder (default: $VRAAGBAAK_INDEX or a per-user data folder)")
+    p.add_argument("--encoder", metavar="SPEC", help="'e5' (default, bundled multilingual-e5-small) or 'st:<name-or-path>'")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("ingest", help="index files and folders (default: the bundled corpus)")
+    s.add_argument("paths", nargs="*", help=".txt, .md, .pdf, .docx, .html files or folders")
+    s.add_argument("--add", action="store_true", help="keep what is indexed and add these")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("ask", help="ask a question")
+    s.add_argument("question", nargs="*", help="the question, in Dutch (or English)")
+    s.add_argument("--questions", metavar="FILE", help="a file with one question per line ('-' for stdin)")
+    s.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
+    s.add_argument("-k", "--top-k", type=int, default=None, help="passages to show (default 5)")
+    s.add_argument("--source", action="append", metavar="SOURCE", help="search only this source (repeatable)")
+    s.add_argument("--method", choices=["hybrid", "rrf", "bm25", "dense"], default=None, help="retrieval method")
+    s.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                   help="abstain below this answer confidence (0..1; default: calibrated 0.5)")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("sources", help="list what is indexed")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sources)
+
+    s = sub.add_parser("remove", help="take sources out of the index")
+    s.add_argument("sources", nargs="+", help="source names (as 'vraagbaak sources' shows) or file paths")
+    s.set_defaults(func=cmd_remove)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return p
+
+
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+
+
+def _register_optional() -> None:
+    """Commands that live in their own modules (eval, ui)."""
+    import importlib
+
+    for mod in ("vraagbaak.eval_cli", "vraagbaak.ui.cli"):
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        _EXTRA_COMMANDS.append(m.register)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _register_optional()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return int(args.func(args))
+    except VraagbaakError as e:
+        print(f"vraagbaak: {e.user_message()}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("vraagbaak: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

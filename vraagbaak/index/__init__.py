@@ -1,0 +1,19 @@
+"""Encoders, the dense and lexical indexes, and their persistence."""
+
+from .analysis import AnalysisSettings, Analyzer
+from .builder import index_exists, ingest, remove_sources
+from .encoders import Encoder, get_encoder
+from .store import BuildReport, Index, SourceInfo
+
+__all__ = [
+    "AnalysisSettings",
+    "Analyzer",
+    "BuildReport",
+    "Encoder",
+    "Index",
+    "SourceInfo",
+    "get_encoder",
+    "index_exists",
+    "ingest",
+    "remove_sources",
+]

@@ -1,0 +1,229 @@
+"""Ingest: read sources, split them, embed and index them, and swap the new index in."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import InputError, VraagbaakError
+from ..ingest.chunker import chunk_document
+from ..ingest.readers import discover, read_document
+from ..settings import Settings
+from ..types import Chunk, Document
+from .analysis import AnalysisSettings
+from .cache import EmbeddingCache
+from .encoders import get_encoder
+from .store import (
+    BuildReport,
+    Index,
+    Progress,
+    build_generation,
+    live_generation,
+    new_generation_dir,
+    swap_in,
+    write_lock,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _old_index(settings: Settings) -> Index | None:
+    try:
+        return Index.open(settings.index_dir, verify=True)
+    except VraagbaakError:
+        return None
+
+
+def _same_settings(old: Index, settings: Settings, encoder_id: str, analysis: AnalysisSettings) -> bool:
+    m = old.manifest
+    return (
+        m["encoder"]["id"] == encoder_id
+        and m["chunking"] == settings.chunking.__dict__
+        and m["analysis"] == analysis.to_dict()
+    )
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    settings: Settings,
+    *,
+    add: bool = False,
+    analysis: AnalysisSettings | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Bring the index in line with ``paths``.
+
+    Args:
+        paths: files and folders (folders are read recursively).
+        settings: where the index lives, which encoder, passage sizes.
+        add: keep the sources already indexed and add (or update) these; by default the
+            index holds exactly the sources under ``paths``.
+        analysis: BM25 analysis settings (default: the measured best).
+        progress: called as the ingest advances.
+
+    Returns:
+        What was added, changed, removed, skipped and how much was embedded.
+
+    Raises:
+        InputError: a path is missing, or nothing readable was found.
+        IndexLockedError: another ingest is running.
+    """
+    t0 = time.perf_counter()
+    analysis = analysis or AnalysisSettings()
+    report = BuildReport()
+    found, skipped = discover(paths)
+    report.skipped.extend((str(p), why) for p, why in skipped)
+    encoder = get_encoder(settings.encoder)
+
+    with write_lock(settings.index_dir):
+        old = _old_index(settings)
+        reusable = old is not None and _same_settings(old, settings, encoder.id, analysis)
+        old_by_source = {s.source: s for s in old.sources} if old else {}
+
+        documents: list[tuple[Document, str]] = []
+        chunks_by_doc: list[list[Chunk]] = []
+        names = set()
+        for i, (path, name) in enumerate(found):
+            if progress:
+                progress("reading", i, len(found))
+            try:
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as e:
+                report.skipped.append((str(path), f"cannot read it ({e.strerror or e})"))
+                continue
+            prev = old_by_source.get(name)
+            if reusable and old is not None and prev is not None and prev.sha256 == sha:
+                doc, doc_chunks = _reuse(old, name)
+                report.unchanged.append(name)
+            else:
+                try:
+                    doc = read_document(path, source=name)
+                except InputError as e:
+                    report.skipped.append((str(path), str(e)))
+                    continue
+                doc_chunks = chunk_document(doc, settings.chunking)
+                (report.changed if prev is not None else report.added).append(name)
+                report.notices.extend(doc.notices)
+            names.add(name)
+            documents.append((doc, str(path.resolve())))
+            chunks_by_doc.append(doc_chunks)
+
+        if add and old is not None:
+            for s in old.sources:
+                if s.source not in names:
+                    doc, doc_chunks = _reuse(old, s.source)
+                    if reusable:
+                        report.unchanged.append(s.source)
+                    else:  # settings changed: re-split the stored text
+                        doc_chunks = chunk_document(doc, settings.chunking)
+                        report.changed.append(s.source)
+                    documents.insert(0, (doc, s.path))
+                    chunks_by_doc.insert(0, doc_chunks)
+                    names.add(s.source)
+        report.removed = sorted(set(old_by_source) - names)
+
+        if not documents:
+            why = "; ".join(f"{Path(p).name}: {w}" for p, w in report.skipped[:5])
+            raise InputError(
+                "Nothing to index: no readable .txt, .md, .pdf, .docx or .html files found"
+                + (f" ({why})." if why else ".")
+            )
+        report.documents = len(documents)
+        report.chunks = sum(len(c) for c in chunks_by_doc)
+        if reusable and not report.added and not report.changed and not report.removed:
+            report.up_to_date = True
+            report.reused = report.chunks
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        gen = new_generation_dir(settings.index_dir)
+        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+        try:
+            build_generation(
+                gen, documents, chunks_by_doc, encoder=encoder, encoder_spec=settings.encoder,
+                chunking=settings.chunking, analysis=analysis, cache=cache, report=report,
+                progress=progress,
+            )
+            swap_in(settings.index_dir, gen)
+        except BaseException:
+            shutil.rmtree(gen, ignore_errors=True)
+            raise
+        finally:
+            cache.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
+    """A source's document and chunks from the previous index, without re-reading it."""
+    info = next(s for s in old.sources if s.source == source)
+    doc = Document(
+        source=info.source, text=old.source_text(source), title=info.title, sha256=info.sha256,
+        kind=info.kind, date=info.date, notices=info.notices,
+    )
+    return doc, [c for c in old.chunks if c.source == source]
+
+
+def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
+    """Take sources out of the index (by source name or by file path).
+
+    Raises:
+        InputError: a source is not in the index.
+    """
+    t0 = time.perf_counter()
+    with write_lock(settings.index_dir):
+        old = Index.open(settings.index_dir)
+        by_name = {s.source: s for s in old.sources}
+        by_path = {s.path: s for s in old.sources}
+        drop = set()
+        for raw in sources:
+            s = by_name.get(str(raw)) or by_path.get(str(Path(raw).expanduser().resolve()))
+            if s is None:
+                raise InputError(
+                    f"'{raw}' is not in the index.", hint="See what is indexed with: vraagbaak sources"
+                )
+            drop.add(s.source)
+        keep = [s for s in old.sources if s.source not in drop]
+        if not keep:
+            raise InputError("Removing these would leave the index empty; nothing was removed.")
+        documents, chunks_by_doc = [], []
+        for s in keep:
+            doc, doc_chunks = _reuse(old, s.source)
+            documents.append((doc, s.path))
+            chunks_by_doc.append(doc_chunks)
+        report = BuildReport(documents=len(keep), chunks=sum(len(c) for c in chunks_by_doc))
+        report.removed = sorted(drop)
+        report.unchanged = [s.source for s in keep]
+        from .encoders import get_encoder as _get
+
+        encoder = _get(old.encoder_spec)
+        gen = new_generation_dir(settings.index_dir)
+        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+        try:
+            from ..settings import ChunkSettings
+
+            build_generation(
+                gen, documents, chunks_by_doc, encoder=encoder, encoder_spec=old.encoder_spec,
+                chunking=ChunkSettings(**old.manifest["chunking"]),
+                analysis=AnalysisSettings(**old.manifest["analysis"]), cache=cache,
+                report=report,
+            )
+            swap_in(settings.index_dir, gen)
+        except BaseException:
+            shutil.rmtree(gen, ignore_errors=True)
+            raise
+        finally:
+            cache.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def index_exists(settings: Settings) -> bool:
+    with contextlib.suppress(OSError):
+        return live_generation(settings.index_dir) is not None
+    return False

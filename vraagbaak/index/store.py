@@ -1,0 +1,390 @@
+"""The on-disk index: passages, their vectors (FAISS), the BM25 index and a manifest.
+
+Layout of an index folder::
+
+    <index>/current          -> a symlink to the live generation
+    <index>/gen-<stamp>/     manifest.json, chunks.jsonl, texts/<sha256>.txt,
+                             passages.faiss, sentences.npy, bm25/
+    <index>.lock             held while an ingest writes
+
+An ingest builds a new generation next to the live one and then swaps the ``current``
+link atomically, so a failed or killed ingest leaves the previous index usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import (
+    EncoderMismatchError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMissingError,
+    VraagbaakError,
+)
+from ..settings import ChunkSettings
+from ..types import Chunk, Document
+from .analysis import Analyzer, AnalysisSettings
+from .cache import EmbeddingCache, embed_cached
+from .encoders import Encoder
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_CHECKED_FILES = ("chunks.jsonl", "passages.faiss", "sentences.npy", "bm25/params.index.json")
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as an ingest advances."""
+
+
+def import_bm25s() -> Any:
+    """Import bm25s, keeping its import-time DEBUG logging out of our output."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def passage_input(chunk: Chunk) -> str:
+    """The text a passage is embedded (and lexically indexed) as: its document title and
+    section give context that the passage itself may not repeat."""
+    head = chunk.title
+    if chunk.section and chunk.section != chunk.title:
+        head = f"{head} — {chunk.section.split(' › ')[-1]}"
+    return f"{head}\n{chunk.text}"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One indexed source, as the manifest records it."""
+
+    source: str
+    path: str
+    sha256: str
+    title: str
+    kind: str
+    date: str | None
+    chunks: int
+    chars: int
+    indexed_at: str
+    notices: tuple[str, ...] = ()
+
+
+@dataclass
+class BuildReport:
+    """What an ingest did."""
+
+    documents: int = 0
+    chunks: int = 0
+    encoded: int = 0
+    reused: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    up_to_date: bool = False
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's write lock, or fail at once with a clear message."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = index_dir.parent / f"{index_dir.name}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLockedError(
+                f"Another vraagbaak process is updating the index at {index_dir}.",
+                hint="Wait for it to finish, then try again.",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def live_generation(index_dir: Path) -> Path | None:
+    """The folder of the live generation, or None when there is no index."""
+    link = index_dir / "current"
+    if not link.is_symlink() and not link.exists():
+        return None
+    target = index_dir / os.readlink(link) if link.is_symlink() else link
+    return target if target.is_dir() else None
+
+
+class Index:
+    """A loaded index: chunks, texts, vectors and BM25, read-only and thread-safe to query.
+
+    Load with :meth:`Index.open`; heavy parts (vectors, BM25) are read on first use.
+    """
+
+    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.chunks: list[Chunk] = []
+        with (root / "chunks.jsonl").open(encoding="utf-8") as f:
+            self.chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+        self._faiss: Any = None
+        self._sent: np.ndarray | None = None
+        self._bm25: Any = None
+        self._texts: dict[str, str] = {}
+        self.analyzer = Analyzer(AnalysisSettings(**manifest["analysis"]))
+        # sentence table: one row per sentence of every chunk, in chunk order
+        rows = [(c.id, s, e) for c in self.chunks for s, e in c.sentences]
+        self.sent_chunk = np.array([r[0] for r in rows], dtype=np.int64)
+        self.sent_span = np.array([(r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 2)
+        offsets = np.zeros(len(self.chunks) + 1, dtype=np.int64)
+        for c in self.chunks:
+            offsets[c.id + 1] = len(c.sentences)
+        self.sent_offsets = np.cumsum(offsets)
+
+    @classmethod
+    def open(cls, index_dir: Path, *, encoder_id: str | None = None, verify: bool = True) -> Index:
+        """Open the live index in ``index_dir``.
+
+        Raises:
+            IndexMissingError: there is no index.
+            IndexCorruptError: files are missing, damaged or of another format version.
+            EncoderMismatchError: ``encoder_id`` differs from the index's encoder.
+        """
+        gen = live_generation(index_dir)
+        rebuild = "Rebuild it with: vraagbaak --index {} ingest".format(index_dir)
+        if gen is None:
+            raise IndexMissingError(
+                f"No index at {index_dir}.", hint="Build one with: vraagbaak ingest [PATH ...]"
+            )
+        try:
+            manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise IndexCorruptError(f"The index at {index_dir} is damaged ({e}).", hint=rebuild) from None
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"The index at {index_dir} has format version {manifest.get('format_version')}; "
+                f"this vraagbaak reads version {FORMAT_VERSION}.",
+                hint=rebuild,
+            )
+        if encoder_id is not None and manifest["encoder"]["id"] != encoder_id:
+            raise EncoderMismatchError(
+                f"The index at {index_dir} was built with encoder "
+                f"'{manifest['encoder']['spec']}', not the one requested.",
+                hint=f"Use --encoder {manifest['encoder']['spec']}, or rebuild the index "
+                "with the new encoder: vraagbaak --encoder SPEC ingest",
+            )
+        if verify:
+            for name, digest in manifest.get("checksums", {}).items():
+                p = gen / name
+                if not p.is_file() or _sha256_file(p) != digest:
+                    raise IndexCorruptError(
+                        f"The index at {index_dir} is damaged: {name} is missing or changed.",
+                        hint=rebuild,
+                    )
+        try:
+            return cls(gen, manifest)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise IndexCorruptError(f"The index at {index_dir} is damaged ({e}).", hint=rebuild) from None
+
+    # -- lazily loaded parts -------------------------------------------------
+
+    @property
+    def faiss_index(self) -> Any:
+        if self._faiss is None:
+            import faiss
+
+            try:
+                self._faiss = faiss.read_index(str(self.root / "passages.faiss"))
+            except RuntimeError as e:
+                raise IndexCorruptError(f"The dense index is damaged ({e}).") from None
+        return self._faiss
+
+    @property
+    def sentence_vectors(self) -> np.ndarray:
+        if self._sent is None:
+            self._sent = np.load(self.root / "sentences.npy", mmap_mode="r")
+        return self._sent
+
+    @property
+    def bm25(self) -> Any:
+        if self._bm25 is None:
+            bm25s = import_bm25s()
+
+            self._bm25 = bm25s.BM25.load(str(self.root / "bm25"), load_vocab=True, show_progress=False)
+        return self._bm25
+
+    def warm_up(self) -> None:
+        """Load everything now (a server does this once before taking questions)."""
+        _ = self.faiss_index, self.sentence_vectors, self.bm25
+
+    # -- texts ---------------------------------------------------------------
+
+    @property
+    def sources(self) -> list[SourceInfo]:
+        return [SourceInfo(**{**s, "notices": tuple(s.get("notices", ()))}) for s in self.manifest["sources"]]
+
+    def source_text(self, source: str) -> str:
+        """The full text of a source, as stored in the index (what offsets point into)."""
+        if source not in self._texts:
+            info = next((s for s in self.manifest["sources"] if s["source"] == source), None)
+            if info is None:
+                raise VraagbaakError(f"'{source}' is not in the index.")
+            self._texts[source] = (self.root / "texts" / f"{info['sha256']}.txt").read_text(
+                encoding="utf-8"
+            )
+        return self._texts[source]
+
+    @property
+    def encoder_spec(self) -> str:
+        return str(self.manifest["encoder"]["spec"])
+
+
+def _write_manifest(gen: Path, manifest: dict[str, Any]) -> None:
+    manifest["checksums"] = {name: _sha256_file(gen / name) for name in _CHECKED_FILES}
+    (gen / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+
+
+def build_generation(
+    gen: Path,
+    documents: list[tuple[Document, str]],
+    chunks_by_doc: list[list[Chunk]],
+    *,
+    encoder: Encoder,
+    encoder_spec: str,
+    chunking: ChunkSettings,
+    analysis: AnalysisSettings,
+    cache: EmbeddingCache,
+    report: BuildReport,
+    progress: Progress | None = None,
+) -> None:
+    """Write a complete index generation into the empty folder ``gen``."""
+    import faiss
+
+    bm25s = import_bm25s()
+
+    (gen / "texts").mkdir(parents=True)
+    chunks: list[Chunk] = []
+    for doc_chunks in chunks_by_doc:
+        for c in doc_chunks:
+            chunks.append(Chunk(**{**c.__dict__, "id": len(chunks)}))
+    for doc, _path in documents:
+        (gen / "texts" / f"{doc.sha256}.txt").write_text(doc.text, encoding="utf-8")
+
+    dim = encoder.dim
+    passage_texts = [passage_input(c) for c in chunks]
+    sentence_texts = [c.text[s - c.start : e - c.start] for c in chunks for s, e in c.sentences]
+    total = len(passage_texts) + len(sentence_texts)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embedding", done, total)
+
+    if progress:
+        progress("embedding", 0, total)
+    pvecs, n1 = embed_cached(
+        lambda t: encoder.encode(t), passage_texts, encoder_id=encoder.id, role="passage",
+        dim=dim, cache=cache, on_batch=tick,
+    )
+    svecs, n2 = embed_cached(
+        lambda t: encoder.encode(t), sentence_texts, encoder_id=encoder.id, role="passage",
+        dim=dim, cache=cache, on_batch=tick,
+    )
+    report.encoded = n1 + n2
+    report.reused = total - report.encoded
+
+    index = faiss.IndexFlatIP(dim)
+    if len(pvecs):
+        index.add(pvecs)
+    faiss.write_index(index, str(gen / "passages.faiss"))
+    np.save(gen / "sentences.npy", svecs)
+
+    analyzer = Analyzer(analysis)
+    corpus_terms = [analyzer.terms(t) or ["∅"] for t in passage_texts]
+    bm25 = bm25s.BM25()
+    bm25.index(corpus_terms, show_progress=False)
+    bm25.save(str(gen / "bm25"), show_progress=False)
+
+    with (gen / "chunks.jsonl").open("w", encoding="utf-8") as f:
+        for c in chunks:
+            f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    sources = []
+    for (doc, path), doc_chunks in zip(documents, chunks_by_doc, strict=True):
+        sources.append(
+            asdict(
+                SourceInfo(
+                    source=doc.source, path=path, sha256=doc.sha256, title=doc.title,
+                    kind=doc.kind, date=doc.date, chunks=len(doc_chunks), chars=len(doc.text),
+                    indexed_at=now, notices=doc.notices,
+                )
+            )
+        )
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created": now,
+        "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim},
+        "chunking": asdict(chunking),
+        "analysis": analysis.to_dict(),
+        "sources": sources,
+        "counts": {"chunks": len(chunks), "sentences": len(sentence_texts)},
+    }
+    _write_manifest(gen, manifest)
+
+
+def swap_in(index_dir: Path, gen: Path) -> None:
+    """Make ``gen`` the live generation atomically and remove older ones."""
+    link = index_dir / "current"
+    tmp = index_dir / f".current-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(gen.name, tmp)
+    os.replace(tmp, link)
+    # fsync the folder so the swap survives a crash
+    with contextlib.suppress(OSError):
+        dfd = os.open(index_dir, os.O_RDONLY)
+        os.fsync(dfd)
+        os.close(dfd)
+    cleanup(index_dir)
+
+
+def cleanup(index_dir: Path) -> None:
+    """Remove generations that are not live (left by earlier or killed ingests)."""
+    live = live_generation(index_dir)
+    for p in index_dir.glob("gen-*"):
+        if live is None or p.resolve() != live.resolve():
+            shutil.rmtree(p, ignore_errors=True)
+    for p in index_dir.glob(".current-*"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def new_generation_dir(index_dir: Path) -> Path:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    return index_dir / f"gen-{stamp}"

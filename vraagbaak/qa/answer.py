@@ -1,0 +1,132 @@
+"""Extractive answers: the sentence(s) in the top passages that answer the question.
+
+Candidate sentences come from the best passages. Each is scored by its own embedding's
+similarity to the question, by how much of the question's (IDF-weighted) terms it contains,
+and by its passage's rank. The best one, extended by the next sentence when it is only a
+lead-in, is the answer. Whether to give it at all is decided by :mod:`.abstain`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..index.store import Index
+from ..types import Answer, Hit
+from .search import Scores
+
+MAX_ANSWER_CHARS = 400
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """Weights of the sentence score and how many passages supply candidates."""
+
+    passages: int = 5
+    w_dense: float = 1.0
+    w_lexical: float = 0.35
+    w_rank: float = 0.08
+
+
+@dataclass(frozen=True)
+class Candidate:
+    chunk_id: int
+    start: int
+    end: int
+    dense: float
+    lexical: float
+    passage_rank: int
+    score: float
+
+
+def lexical_coverage(question_terms: list[str], sentence_terms: set[str], idf: dict[str, float]) -> float:
+    """Share of the question's IDF weight whose terms occur in the sentence (0..1)."""
+    qt = set(question_terms)
+    if not qt:
+        return 0.0
+    total = sum(idf.get(t, 1.0) for t in qt)
+    got = sum(idf.get(t, 1.0) for t in qt if t in sentence_terms)
+    return got / total if total else 0.0
+
+
+def _idf(index: Index, terms: list[str]) -> dict[str, float]:
+    bm = index.bm25
+    vocab = bm.vocab_dict
+    n = max(1, len(index.chunks))
+    out = {}
+    for t in set(terms):
+        tid = vocab.get(t)
+        if tid is None:
+            out[t] = math.log(1 + n)  # unseen: rare
+            continue
+        df = int(bm.scores["indptr"][tid + 1] - bm.scores["indptr"][tid])
+        out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return out
+
+
+def candidates(index: Index, question: str, hits: list[Hit], scores: Scores, cfg: AnswerSettings) -> list[Candidate]:
+    """Score every sentence of the top passages."""
+    qterms = index.analyzer.terms(question)
+    idf = _idf(index, qterms)
+    out = []
+    for hit in hits[: cfg.passages]:
+        c = hit.chunk
+        base = int(index.sent_offsets[c.id])
+        for j, (s, e) in enumerate(c.sentences):
+            text = c.text[s - c.start : e - c.start]
+            if sum(ch.isalnum() for ch in text) < 3:
+                continue
+            dense = float(scores.sentence_sims[base + j])
+            lex = lexical_coverage(qterms, set(index.analyzer.terms(text)), idf)
+            score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
+            out.append(Candidate(c.id, s, e, dense, lex, hit.rank, score))
+    out.sort(key=lambda x: -x.score)
+    return out
+
+
+def _extend(index: Index, cand: Candidate) -> tuple[int, int]:
+    """Extend a lead-in sentence ("…:" or very short) with the sentences that follow."""
+    c = index.chunks[cand.chunk_id]
+    start, end = cand.start, cand.end
+    sents = list(c.sentences)
+    k = next((i for i, (s, _) in enumerate(sents) if s == cand.start), None)
+    if k is None:
+        return start, end
+    i = k + 1
+    while i < len(sents):
+        cur = c.text[start - c.start : end - c.start]
+        if not (cur.rstrip().endswith(":") or len(cur) < 60):
+            break
+        if sents[i][1] - start > MAX_ANSWER_CHARS:
+            break
+        end = sents[i][1]
+        i += 1
+    if end - start > MAX_ANSWER_CHARS:  # a single long sentence: cut at a word boundary
+        text = c.text[start - c.start : start - c.start + MAX_ANSWER_CHARS]
+        cut = text.rfind(" ")
+        end = start + (cut if cut > MAX_ANSWER_CHARS // 2 else MAX_ANSWER_CHARS)
+        while end > start and c.text[end - c.start - 1].isspace():
+            end -= 1
+    return start, end
+
+
+def make_answer(index: Index, cand: Candidate, score: float) -> Answer:
+    c = index.chunks[cand.chunk_id]
+    start, end = _extend(index, cand)
+    return Answer(
+        text=c.text[start - c.start : end - c.start], source=c.source, start=start, end=end,
+        score=score, title=c.title, section=c.section, line=c.line + c.text[: start - c.start].count("\n"),
+        page=c.page, chunk_id=c.id,
+    )
+
+
+def features(scores: Scores, best: Candidate | None, fused_top: float) -> np.ndarray:
+    """The evidence the abstention model weighs (see :mod:`.abstain`)."""
+    top_dense = float(scores.dense.max(initial=0.0))
+    top_sent = float(scores.sentence_sims.max(initial=0.0))
+    lex = best.lexical if best else 0.0
+    bdense = best.dense if best else 0.0
+    top_bm25 = float(scores.lexical.max(initial=0.0))
+    return np.array([top_dense, top_sent, bdense, lex, math.log1p(top_bm25)], dtype=np.float64)

@@ -1,0 +1,92 @@
+"""One settings object instead of loose globals."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import InputError
+
+DEFAULT_ENCODER = "e5"
+
+
+def default_index_dir() -> Path:
+    """The index folder: ``$VRAAGBAAK_INDEX`` or a per-user data folder."""
+    env = os.environ.get("VRAAGBAAK_INDEX")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("vraagbaak")) / "index"
+
+
+def default_cache_dir() -> Path:
+    """The embedding cache: ``$VRAAGBAAK_CACHE`` or a per-user cache folder."""
+    env = os.environ.get("VRAAGBAAK_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("vraagbaak"))
+
+
+def bundled_corpus() -> Path:
+    """The folder with the bundled Dutch sources (``corpus/`` next to the package)."""
+    env = os.environ.get("VRAAGBAAK_CORPUS")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parent.parent / "corpus"
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are split into passages.
+
+    Attributes:
+        target_chars: passages grow paragraph by paragraph up to about this size.
+        max_chars: a paragraph longer than this is split at sentence boundaries.
+        min_chars: fragments shorter than this are merged with a neighbour.
+    """
+
+    target_chars: int = 700
+    max_chars: int = 1000
+    min_chars: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_chars <= self.target_chars <= self.max_chars:
+            raise InputError(
+                "chunk sizes must satisfy 0 < min_chars <= target_chars <= max_chars. "
+                f"Currently min={self.min_chars}, target={self.target_chars}, "
+                f"max={self.max_chars}."
+            )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that can be configured, in one place.
+
+    Attributes:
+        index_dir: where the index lives.
+        cache_dir: where embeddings are cached (keyed by encoder id and text hash).
+        encoder: ``e5`` (bundled multilingual-e5-small) or ``st:<name-or-path>``.
+        chunking: passage sizes.
+        top_k: passages returned by default.
+        abstain_threshold: answer confidence below which vraagbaak says the sources do
+            not answer (see README, "Abstention"). ``None`` uses the calibrated default.
+    """
+
+    index_dir: Path = field(default_factory=default_index_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    encoder: str = DEFAULT_ENCODER
+    chunking: ChunkSettings = field(default_factory=ChunkSettings)
+    top_k: int = 5
+    abstain_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.top_k <= 0:
+            raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
