@@ -110,7 +110,8 @@ class Vraagbaak:
         q = clean_question(question)
         rs = self.retrieval if method is None else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
         ix = self.index
-        return rank(ix, score_all(ix, self.encoder, q), rs, top_k=top_k or self.settings.top_k, sources=sources)
+        scores = score_all(ix, self.encoder, q, sources=sources)
+        return rank(ix, scores, rs, top_k=top_k or self.settings.top_k)
 
     def ask(
         self,
@@ -126,9 +127,9 @@ class Vraagbaak:
         q = clean_question(question)
         ix = self.index
         rs = self.retrieval if method is None else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
-        scores = score_all(ix, self.encoder, q)
+        scores = score_all(ix, self.encoder, q, sources=sources)
         k = top_k or self.settings.top_k
-        pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages), sources=sources)
+        pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
         best = cands[0] if cands else None
         conf = abstain.confidence(features(scores, best, pool[0].score if pool else 0.0))

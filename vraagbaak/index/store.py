@@ -44,7 +44,17 @@ from .encoders import Encoder
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_CHECKED_FILES = ("chunks.jsonl", "passages.faiss", "sentences.npy", "bm25/params.index.json")
+_CHECKED_FILES = (
+    "chunks.jsonl",
+    "passages.faiss",
+    "passages.npy",
+    "sentences.npy",
+    "bm25/params.index.json",
+    "bm25/vocab.index.json",
+    "bm25/data.csc.index.npy",
+    "bm25/indices.csc.index.npy",
+    "bm25/indptr.csc.index.npy",
+)
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as an ingest advances."""
@@ -151,6 +161,7 @@ class Index:
             self.chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
         self._faiss: Any = None
         self._sent: np.ndarray | None = None
+        self._pass: np.ndarray | None = None
         self._bm25: Any = None
         self._texts: dict[str, str] = {}
         self.analyzer = Analyzer(AnalysisSettings(**manifest["analysis"]))
@@ -222,6 +233,13 @@ class Index:
         return self._faiss
 
     @property
+    def passage_vectors(self) -> np.ndarray:
+        """The passage embeddings (memory-mapped), row i = chunk i."""
+        if self._pass is None:
+            self._pass = np.load(self.root / "passages.npy", mmap_mode="r")
+        return self._pass
+
+    @property
     def sentence_vectors(self) -> np.ndarray:
         if self._sent is None:
             self._sent = np.load(self.root / "sentences.npy", mmap_mode="r")
@@ -237,7 +255,7 @@ class Index:
 
     def warm_up(self) -> None:
         """Load everything now (a server does this once before taking questions)."""
-        _ = self.faiss_index, self.sentence_vectors, self.bm25
+        _ = self.faiss_index, self.passage_vectors, self.sentence_vectors, self.bm25
 
     # -- texts ---------------------------------------------------------------
 
@@ -321,6 +339,7 @@ def build_generation(
     if len(pvecs):
         index.add(pvecs)
     faiss.write_index(index, str(gen / "passages.faiss"))
+    np.save(gen / "passages.npy", pvecs)
     np.save(gen / "sentences.npy", svecs)
 
     analyzer = Analyzer(analysis)

@@ -73,12 +73,14 @@ def candidates(index: Index, question: str, hits: list[Hit], scores: Scores, cfg
     out = []
     for hit in hits[: cfg.passages]:
         c = hit.chunk
-        base = int(index.sent_offsets[c.id])
+        sims = scores.sentence_sims.get(c.id)
+        if sims is None:
+            continue
         for j, (s, e) in enumerate(c.sentences):
             text = c.text[s - c.start : e - c.start]
             if sum(ch.isalnum() for ch in text) < 3:
                 continue
-            dense = float(scores.sentence_sims[base + j])
+            dense = float(sims[j])
             lex = lexical_coverage(qterms, set(index.analyzer.terms(text)), idf)
             score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
             out.append(Candidate(c.id, s, e, dense, lex, hit.rank, score))
@@ -125,7 +127,7 @@ def make_answer(index: Index, cand: Candidate, score: float) -> Answer:
 def features(scores: Scores, best: Candidate | None, fused_top: float) -> np.ndarray:
     """The evidence the abstention model weighs (see :mod:`.abstain`)."""
     top_dense = float(scores.dense.max(initial=0.0))
-    top_sent = float(scores.sentence_sims.max(initial=0.0))
+    top_sent = float(scores.sentence.max(initial=0.0))
     lex = best.lexical if best else 0.0
     bdense = best.dense if best else 0.0
     top_bm25 = float(scores.lexical.max(initial=0.0))

@@ -46,13 +46,30 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class Scores:
-    """Every passage's scores for one question (arrays over all chunks)."""
+    """The candidate passages for one question and their scores.
 
+    Small collections score every passage; large ones score the union of the dense and
+    lexical top candidates. All arrays are aligned with ``ids``.
+
+    Attributes:
+        ids: chunk ids of the candidates.
+        dense: cosine similarity of question and passage embedding.
+        sentence: best cosine similarity of the question with one of the passage's sentences.
+        lexical: BM25 score.
+        sentence_sims: per candidate chunk id, the similarity of each of its sentences.
+        query_vec: the question's embedding.
+    """
+
+    ids: np.ndarray
     dense: np.ndarray
     sentence: np.ndarray
     lexical: np.ndarray
-    sentence_sims: np.ndarray  # one per sentence of the index
+    sentence_sims: dict[int, np.ndarray]
     query_vec: np.ndarray
+
+
+EXACT_LIMIT = 5000
+"""Up to this many passages, every passage is scored; beyond it, the top candidates."""
 
 
 def clean_question(question: str, *, max_chars: int = 2000) -> str:
@@ -70,26 +87,76 @@ def clean_question(question: str, *, max_chars: int = 2000) -> str:
     return q[:max_chars]
 
 
-def score_all(index: Index, encoder: Encoder, question: str) -> Scores:
-    """Dense, best-sentence and BM25 scores of every passage for ``question``."""
+def score_all(
+    index: Index,
+    encoder: Encoder,
+    question: str,
+    *,
+    sources: Iterable[str] | None = None,
+    candidates: int = 200,
+) -> Scores:
+    """Dense, best-sentence and BM25 scores of the candidate passages for ``question``.
+
+    Args:
+        sources: only consider passages of these sources.
+        candidates: in large collections, how many passages each of the dense and the
+            lexical ranking contributes.
+
+    Raises:
+        InputError: a requested source is not in the index.
+    """
     n = len(index.chunks)
     q = encoder.encode([question], is_query=True)[0]
-    fi = index.faiss_index
-    dense = np.zeros(n, dtype=np.float64)
-    if n:
-        d, ids = fi.search(q.reshape(1, -1), n)
-        dense[ids[0][ids[0] >= 0]] = d[0][ids[0] >= 0]
-    sv = index.sentence_vectors
-    sent_sims = np.asarray(sv @ q, dtype=np.float64) if len(sv) else np.zeros(0)
-    sentence = max_per_group(sent_sims, index.sent_offsets, empty=-1.0)
-    lexical = np.zeros(n, dtype=np.float64)
+    allowed = _allowed_mask(index, sources)
     terms = index.analyzer.terms(question)
-    bm = index.bm25
-    vocab = bm.vocab_dict
+    vocab = index.bm25.vocab_dict
     known = [t for t in terms if t in vocab]
-    if known and n:
-        lexical = np.asarray(bm.get_scores(known), dtype=np.float64)
-    return Scores(dense, sentence, lexical, sent_sims, q)
+    if n <= EXACT_LIMIT or allowed is not None and int(allowed.sum()) <= EXACT_LIMIT:
+        ids = np.arange(n) if allowed is None else np.flatnonzero(allowed)
+        lexical_all = (
+            np.asarray(index.bm25.get_scores(known), dtype=np.float64) if known and n else np.zeros(n)
+        )
+        lexical = lexical_all[ids]
+    else:
+        over = candidates if allowed is None else candidates * 10
+        _, dense_ids = index.faiss_index.search(q.reshape(1, -1), min(n, over))
+        cand = set(int(i) for i in dense_ids[0] if i >= 0)
+        lexical_all = (
+            np.asarray(index.bm25.get_scores(known), dtype=np.float64) if known else np.zeros(n)
+        )
+        top_lex = np.argpartition(-lexical_all, min(over, n - 1))[:over] if known else []
+        cand.update(int(i) for i in top_lex if lexical_all[i] > 0)
+        ids = np.array(sorted(cand), dtype=np.int64)
+        if allowed is not None:
+            ids = ids[allowed[ids]]
+        lexical = lexical_all[ids]
+    pv = index.passage_vectors
+    dense = np.asarray(pv[ids] @ q, dtype=np.float64) if len(ids) else np.zeros(0)
+    sv = index.sentence_vectors
+    off = index.sent_offsets
+    sentence = np.full(len(ids), -1.0)
+    sims: dict[int, np.ndarray] = {}
+    for j, cid in enumerate(ids):
+        a, b = int(off[cid]), int(off[cid + 1])
+        if b > a:
+            ss = np.asarray(sv[a:b] @ q, dtype=np.float64)
+            sims[int(cid)] = ss
+            sentence[j] = float(ss.max())
+    return Scores(ids, dense, sentence, lexical, sims, q)
+
+
+def _allowed_mask(index: Index, sources: Iterable[str] | None) -> np.ndarray | None:
+    if not sources:
+        return None
+    wanted = set(sources)
+    known = {s.source for s in index.sources}
+    unknown = wanted - known
+    if unknown:
+        raise InputError(
+            f"Not in the index: {', '.join(sorted(unknown))}.",
+            hint="See what is indexed with: vraagbaak sources",
+        )
+    return np.array([c.source in wanted for c in index.chunks], dtype=bool)
 
 
 def fuse(scores: Scores, settings: RetrievalSettings) -> np.ndarray:
@@ -108,37 +175,16 @@ def fuse(scores: Scores, settings: RetrievalSettings) -> np.ndarray:
     return weighted_sum(lists, weights, norm=settings.fusion)
 
 
-def rank(
-    index: Index,
-    scores: Scores,
-    settings: RetrievalSettings,
-    *,
-    top_k: int,
-    sources: Iterable[str] | None = None,
-) -> list[Hit]:
-    """The best ``top_k`` passages, optionally only from ``sources``."""
+def rank(index: Index, scores: Scores, settings: RetrievalSettings, *, top_k: int) -> list[Hit]:
+    """The best ``top_k`` of the scored candidates."""
+    if len(scores.ids) == 0:
+        return []
     fused = fuse(scores, settings)
-    allowed = None
-    if sources:
-        wanted = set(sources)
-        known = {c.source for c in index.chunks}
-        unknown = wanted - known
-        if unknown:
-            raise InputError(
-                f"Not in the index: {', '.join(sorted(unknown))}.",
-                hint="See what is indexed with: vraagbaak sources",
-            )
-        allowed = np.array([c.source in wanted for c in index.chunks])
-        fused = np.where(allowed, fused, -np.inf)
     order = np.argsort(-fused, kind="stable")[:top_k]
-    hits = []
-    for r, i in enumerate(order, 1):
-        if not np.isfinite(fused[i]):
-            break
-        hits.append(
-            Hit(
-                chunk=index.chunks[int(i)], score=float(fused[i]), rank=r,
-                dense=float(scores.dense[i]), lexical=float(scores.lexical[i]),
-            )
+    return [
+        Hit(
+            chunk=index.chunks[int(scores.ids[i])], score=float(fused[i]), rank=r,
+            dense=float(scores.dense[i]), lexical=float(scores.lexical[i]),
         )
-    return hits
+        for r, i in enumerate(order, 1)
+    ]
