@@ -37,7 +37,8 @@ from ..errors import (
 )
 from ..settings import ChunkSettings
 from ..types import Chunk, Document
-from .analysis import Analyzer, AnalysisSettings
+from .analysis import AnalysisSettings, Analyzer
+from .ann import choose_params, load_dense_index, make_dense_index, save_dense_index, vector_dtype
 from .cache import EmbeddingCache, embed_cached
 from .encoders import Encoder
 
@@ -224,10 +225,9 @@ class Index:
     @property
     def faiss_index(self) -> Any:
         if self._faiss is None:
-            import faiss
-
             try:
-                self._faiss = faiss.read_index(str(self.root / "passages.faiss"))
+                path = self.root / "passages.faiss"
+                self._faiss = load_dense_index(path, self.manifest.get("dense"))
             except RuntimeError as e:
                 raise IndexCorruptError(f"The dense index is damaged ({e}).") from None
         return self._faiss
@@ -279,6 +279,22 @@ class Index:
         return str(self.manifest["encoder"]["spec"])
 
 
+def term_ids(analyzer: Analyzer, texts: list[str]) -> tuple[list[np.ndarray], dict[str, int]]:
+    """The BM25 terms of ``texts`` as one small int32 array per text plus the vocabulary.
+
+    This is what ``bm25s.BM25.index`` builds from lists of term strings, without holding a
+    Python string for every term of the corpus at once (the same index, a fraction of the
+    memory). A text without terms gets the placeholder term ``"∅"``.
+    """
+    vocab: dict[str, int] = {}
+    ids: list[np.ndarray] = []
+    for text in texts:
+        terms = analyzer.terms(text) or ["∅"]
+        row = (vocab.setdefault(t, len(vocab)) for t in terms)
+        ids.append(np.fromiter(row, np.int32, len(terms)))
+    return ids, vocab
+
+
 def _write_manifest(gen: Path, manifest: dict[str, Any]) -> None:
     manifest["checksums"] = {name: _sha256_file(gen / name) for name in _CHECKED_FILES}
     (gen / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
@@ -298,8 +314,6 @@ def build_generation(
     progress: Progress | None = None,
 ) -> None:
     """Write a complete index generation into the empty folder ``gen``."""
-    import faiss
-
     bm25s = import_bm25s()
 
     (gen / "texts").mkdir(parents=True)
@@ -335,18 +349,18 @@ def build_generation(
     report.encoded = n1 + n2
     report.reused = total - report.encoded
 
-    index = faiss.IndexFlatIP(dim)
-    if len(pvecs):
-        index.add(pvecs)
-    faiss.write_index(index, str(gen / "passages.faiss"))
-    np.save(gen / "passages.npy", pvecs)
-    np.save(gen / "sentences.npy", svecs)
+    dense = choose_params(len(pvecs))
+    dtype = vector_dtype(len(pvecs))
+    save_dense_index(make_dense_index(pvecs, dense), gen / "passages.faiss")
+    np.save(gen / "passages.npy", pvecs.astype(dtype, copy=False))
+    del pvecs
+    np.save(gen / "sentences.npy", svecs.astype(dtype, copy=False))
+    del svecs
 
-    analyzer = Analyzer(analysis)
-    corpus_terms = [analyzer.terms(t) or ["∅"] for t in passage_texts]
     bm25 = bm25s.BM25()
-    bm25.index(corpus_terms, show_progress=False)
+    bm25.index(term_ids(Analyzer(analysis), passage_texts), show_progress=False)
     bm25.save(str(gen / "bm25"), show_progress=False)
+    del bm25
 
     with (gen / "chunks.jsonl").open("w", encoding="utf-8") as f:
         for c in chunks:
@@ -372,6 +386,8 @@ def build_generation(
         "analysis": analysis.to_dict(),
         "sources": sources,
         "counts": {"chunks": len(chunks), "sentences": len(sentence_texts)},
+        "dense": dense.to_dict(),
+        "vectors_dtype": np.dtype(dtype).name,
     }
     _write_manifest(gen, manifest)
 
