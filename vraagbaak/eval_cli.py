@@ -20,7 +20,9 @@ FIGURES = [(f"recall@{k}", f"R@{k}") for k in KS] + [
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``eval`` sub-command."""
+    """Add the ``eval`` sub-command (once: ``cli.main`` may hand us the same parser again)."""
+    if "eval" in getattr(subparsers, "choices", {}):
+        return
     s = subparsers.add_parser(
         "eval",
         help="score retrieval and answers on a question file (and compare with baselines)",

@@ -519,6 +519,11 @@ class EvalReport:
             "seconds": round(self.seconds, 3), "unlocated_evidence": list(self.unlocated),
             "methods": [m.figures() for m in self.methods],
         }
+        if self.build is not None:
+            b = self.build
+            out["build"] = {"documents": b.documents, "passages": b.chunks, "encoded": b.encoded,
+                            "reused": b.reused, "up_to_date": b.up_to_date,
+                            "seconds": round(b.seconds, 3)}
         if outcomes:
             out["failures"] = {
                 m.method: [
