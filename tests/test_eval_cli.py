@@ -36,7 +36,8 @@ DOCS = {
     "kaas.txt": (
         "Kaas uit Gouda\n\n"
         "Goudse kaas wordt gemaakt van koemelk. Jonge kaas rijpt ongeveer vier weken, oude kaas "
-        "minstens een jaar. Op de kaasmarkt in Gouda wordt in de zomer elke donderdag gehandeld.\n\n"
+        "minstens een jaar. Op de kaasmarkt in Gouda wordt in de zomer elke donderdag "
+        "gehandeld.\n\n"
         "Boeren brengen de kazen met paard en wagen naar de markt, waar ze met handjeklap "
         "worden verkocht.\n"
     ),
@@ -141,7 +142,8 @@ def independent_scores(
             )
     return {
         "recall@1": hit1 / n, "recall@5": hit5 / n, "recall@10": hit10 / n, "mrr@10": rr / n,
-        "answer_hit@1": ans / n, "abstention_accuracy": right / len(gold) if has_unanswerable else None,
+        "answer_hit@1": ans / n,
+        "abstention_accuracy": right / len(gold) if has_unanswerable else None,
     }
 
 
@@ -230,7 +232,8 @@ def test_squad_figures_agree_with_ask_json_and_index_is_reused(
         start = len(title) + 2
         for qa in p["qas"]:
             questions.append(qa["question"])
-            gold.append({"answerable": True, "spans": [(ask_source, start, start + len(p["context"]))],
+            span = (ask_source, start, start + len(p["context"]))
+            gold.append({"answerable": True, "spans": [span],
                          "answers": [a["text"] for a in qa["answers"]]})
     for method in METHODS:
         results = _ask_json(capsys, index, questions, method, tmp_path)
@@ -295,7 +298,8 @@ def test_real_encoder_figures_agree_on_the_bundled_corpus(
     """The same agreement with the real e5 index of the bundled corpus (hybrid only)."""
     from conftest import CORPUS
 
-    texts = {f"corpus/{p.name}": p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.txt"))}
+    texts = {f"corpus/{p.name}": p.read_text(encoding="utf-8")
+             for p in sorted(CORPUS.glob("*.txt"))}
     picks = []
     for name, text in texts.items():  # one question per source, evidence = a real sentence
         sentence = next(s.strip() for s in text.split(". ") if 80 < len(s.strip()) < 200)
