@@ -99,20 +99,21 @@ class TopicResult:
 _DOUBLE_VOWEL = re.compile(r"([aeiou])\1")
 
 
-def _norm(term: str) -> str:
-    # Dutch doubles a vowel in closed syllables: "informeel" / "informele"
+def normalize_term(term: str) -> str:
+    """An analysed term with doubled vowels made single, so that the forms of a Dutch word
+    with an open and a closed syllable meet ("informeel" / "informele")."""
     return _DOUBLE_VOWEL.sub(r"\1", term)
 
 
 def topic_terms(analyzer: Analyzer, topic: str) -> frozenset[str]:
     """The head term of each word of ``topic`` (no compound parts), normalised."""
     heads = (analyzer.terms(w) for w in topic.split())
-    return frozenset(_norm(t[0]) for t in heads if t)
+    return frozenset(normalize_term(t[0]) for t in heads if t)
 
 
 def passage_terms(analyzer: Analyzer, text: str) -> frozenset[str]:
     """All terms of ``text`` (compound parts included), normalised."""
-    return frozenset(_norm(t) for t in analyzer.terms(text))
+    return frozenset(normalize_term(t) for t in analyzer.terms(text))
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:

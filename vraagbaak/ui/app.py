@@ -227,19 +227,25 @@ def reference(
 class TermHighlighter:
     """Marks the words of a text whose analysed terms meet the question's terms.
 
-    Uses the index's own analyzer, so what is highlighted is what BM25 matched (accents
-    folded, stems, compound parts). Everything is HTML-escaped.
+    Uses the index's own analyzer, as BM25 does (accents folded, stems, compound parts),
+    with doubled vowels made single ("informele" meets "informeel"). Everything is
+    HTML-escaped.
     """
 
     def __init__(self, analyzer: Analyzer, question: str) -> None:
+        from ..qa.topic import normalize_term
+
         self.analyzer = analyzer
-        self.terms = frozenset(analyzer.terms(question))
+        self._norm = normalize_term
+        self.terms = frozenset(normalize_term(t) for t in analyzer.terms(question))
         self._cache: dict[str, bool] = {}
 
     def matches(self, word: str) -> bool:
+        """Whether ``word`` shares an analysed term with the question."""
         hit = self._cache.get(word)
         if hit is None:
-            hit = self._cache[word] = bool(self.terms & set(self.analyzer.terms(word)))
+            mine = {self._norm(t) for t in self.analyzer.terms(word)}
+            hit = self._cache[word] = bool(self.terms & mine)
         return hit
 
     def __call__(self, text: str) -> str:
