@@ -24,7 +24,9 @@ from vraagbaak.index.store import live_generation
 from vraagbaak.qa import search
 
 
-def clustered(n: int, dim: int = 32, centres: int = 50, noise: float = 0.3, seed: int = 0) -> np.ndarray:
+def clustered(
+    n: int, dim: int = 32, centres: int = 50, noise: float = 0.3, seed: int = 0
+) -> np.ndarray:
     """Normalised vectors in ``centres`` clusters (like embeddings of related passages)."""
     rng = np.random.default_rng(seed)
     c = rng.standard_normal((centres, dim)).astype(np.float32)
@@ -47,7 +49,7 @@ def test_large_collections_get_ivf_sized_by_n(n: int) -> None:
     p = choose_params(n)
     assert p.kind == "ivf_sq8"
     assert p.nlist & (p.nlist - 1) == 0, "nlist is a power of two"
-    assert 2 * np.sqrt(n) <= p.nlist <= 8 * np.sqrt(n)
+    assert np.sqrt(n) <= p.nlist <= 4 * np.sqrt(n)
     assert p.train_size >= 39 * p.nlist
     assert 16 <= p.nprobe <= p.nlist
     assert vector_dtype(n) is np.float16
