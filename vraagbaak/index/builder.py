@@ -14,7 +14,7 @@ from ..errors import InputError, VraagbaakError
 from ..ingest.chunker import chunk_document
 from ..ingest.readers import discover, read_document
 from ..settings import Settings
-from ..types import Chunk, Document
+from ..types import Chunk, Document, Heading
 from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
 from .encoders import get_encoder
@@ -39,7 +39,9 @@ def _old_index(settings: Settings) -> Index | None:
         return None
 
 
-def _same_settings(old: Index, settings: Settings, encoder_id: str, analysis: AnalysisSettings) -> bool:
+def _same_settings(
+    old: Index, settings: Settings, encoder_id: str, analysis: AnalysisSettings
+) -> bool:
     m = old.manifest
     return (
         m["encoder"]["id"] == encoder_id
@@ -148,6 +150,7 @@ def ingest(
                 gen, documents, chunks_by_doc, encoder=encoder, encoder_spec=settings.encoder,
                 chunking=settings.chunking, analysis=analysis, cache=cache, report=report,
                 progress=progress,
+                indexed_at={n: old_by_source[n].indexed_at for n in report.unchanged},
             )
             swap_in(settings.index_dir, gen)
         except BaseException:
@@ -164,7 +167,8 @@ def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
     info = next(s for s in old.sources if s.source == source)
     doc = Document(
         source=info.source, text=old.source_text(source), title=info.title, sha256=info.sha256,
-        kind=info.kind, date=info.date, notices=info.notices,
+        kind=info.kind, date=info.date, notices=info.notices, pages=info.pages,
+        headings=tuple(Heading(*h) for h in info.headings),
     )
     return doc, [c for c in old.chunks if c.source == source]
 
@@ -183,11 +187,22 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
         drop = set()
         for raw in sources:
             s = by_name.get(str(raw)) or by_path.get(str(Path(raw).expanduser().resolve()))
-            if s is None:
+            if s is not None:
+                drop.add(s.source)
+                continue
+            # a folder (by path or by the name its sources start with) removes all in it
+            folder = Path(raw).expanduser().resolve()
+            prefix = str(raw).rstrip("/") + "/"
+            inside = [
+                x.source for x in old.sources
+                if x.source.startswith(prefix) or Path(x.path).is_relative_to(folder)
+            ]
+            if not inside:
                 raise InputError(
-                    f"'{raw}' is not in the index.", hint="See what is indexed with: vraagbaak sources"
+                    f"'{raw}' is not in the index.",
+                    hint="See what is indexed with: vraagbaak sources",
                 )
-            drop.add(s.source)
+            drop.update(inside)
         keep = [s for s in old.sources if s.source not in drop]
         if not keep:
             raise InputError("Removing these would leave the index empty; nothing was removed.")
@@ -211,7 +226,7 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
                 gen, documents, chunks_by_doc, encoder=encoder, encoder_spec=old.encoder_spec,
                 chunking=ChunkSettings(**old.manifest["chunking"]),
                 analysis=AnalysisSettings(**old.manifest["analysis"]), cache=cache,
-                report=report,
+                report=report, indexed_at={s.source: s.indexed_at for s in keep},
             )
             swap_in(settings.index_dir, gen)
         except BaseException:

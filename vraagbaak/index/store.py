@@ -92,6 +92,19 @@ class SourceInfo:
     chars: int
     indexed_at: str
     notices: tuple[str, ...] = ()
+    pages: tuple[int, ...] = ()
+    headings: tuple[tuple[int, int, int, str], ...] = ()
+    """The reader's page starts and headings (``start, end, level, text``), kept so a
+    source can be split again from its stored text without reading the file."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SourceInfo:
+        return cls(**{
+            **d,
+            "notices": tuple(d.get("notices", ())),
+            "pages": tuple(d.get("pages", ())),
+            "headings": tuple(tuple(h) for h in d.get("headings", ())),
+        })
 
 
 @dataclass
@@ -112,9 +125,12 @@ class BuildReport:
     up_to_date: bool = False
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_file(path: Path, *, sync: bool = False) -> str:
+    """The file's checksum; with ``sync``, also flush it to disk first."""
     h = hashlib.sha256()
     with path.open("rb") as f:
+        if sync:
+            os.fsync(f.fileno())
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -137,6 +153,32 @@ def write_lock(index_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def rebuild_hint(index_dir: Path, manifest: dict[str, Any] | None = None) -> str:
+    """The command that rebuilds the index: with the folders and files it was built from
+    (and its encoder) when the manifest still tells them."""
+    paths: list[str] = []
+    encoder = ""
+    with contextlib.suppress(Exception):
+        for s in (manifest or {}).get("sources", ()):
+            root = Path(s["path"])
+            for _ in Path(s["source"]).parts[1:]:  # "corpus/a/b.txt" was ingested as corpus/
+                root = root.parent
+            if str(root) not in paths:
+                paths.append(str(root))
+        spec = (manifest or {}).get("encoder", {}).get("spec")
+        if spec and spec != "e5":
+            encoder = f" --encoder {spec}"
+    where = " ".join(_shell_quote(p) for p in paths) if paths else "[PATH ...]"
+    index = _shell_quote(str(index_dir))
+    return f"Rebuild it with: vraagbaak --index {index}{encoder} ingest {where}"
+
+
+def _shell_quote(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)
 
 
 def live_generation(index_dir: Path) -> Path | None:
@@ -185,7 +227,12 @@ class Index:
             EncoderMismatchError: ``encoder_id`` differs from the index's encoder.
         """
         gen = live_generation(index_dir)
-        rebuild = "Rebuild it with: vraagbaak --index {} ingest".format(index_dir)
+        rebuild = rebuild_hint(index_dir)
+        if gen is None and (index_dir / "current").is_symlink():
+            raise IndexCorruptError(
+                f"The index at {index_dir} is damaged: its live generation is missing.",
+                hint=rebuild,
+            )
         if gen is None:
             raise IndexMissingError(
                 f"No index at {index_dir}.", hint="Build one with: vraagbaak ingest [PATH ...]"
@@ -193,7 +240,10 @@ class Index:
         try:
             manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise IndexCorruptError(f"The index at {index_dir} is damaged ({e}).", hint=rebuild) from None
+            raise IndexCorruptError(
+                f"The index at {index_dir} is damaged ({e}).", hint=rebuild
+            ) from None
+        rebuild = rebuild_hint(index_dir, manifest)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexCorruptError(
                 f"The index at {index_dir} has format version {manifest.get('format_version')}; "
@@ -218,7 +268,9 @@ class Index:
         try:
             return cls(gen, manifest)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise IndexCorruptError(f"The index at {index_dir} is damaged ({e}).", hint=rebuild) from None
+            raise IndexCorruptError(
+                f"The index at {index_dir} is damaged ({e}).", hint=rebuild
+            ) from None
 
     # -- lazily loaded parts -------------------------------------------------
 
@@ -261,7 +313,7 @@ class Index:
 
     @property
     def sources(self) -> list[SourceInfo]:
-        return [SourceInfo(**{**s, "notices": tuple(s.get("notices", ()))}) for s in self.manifest["sources"]]
+        return [SourceInfo.from_dict(s) for s in self.manifest["sources"]]
 
     def source_text(self, source: str) -> str:
         """The full text of a source, as stored in the index (what offsets point into)."""
@@ -296,8 +348,15 @@ def term_ids(analyzer: Analyzer, texts: list[str]) -> tuple[list[np.ndarray], di
 
 
 def _write_manifest(gen: Path, manifest: dict[str, Any]) -> None:
-    manifest["checksums"] = {name: _sha256_file(gen / name) for name in _CHECKED_FILES}
-    (gen / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+    """Write the manifest with the checksums of every index file and the stored texts,
+    after flushing them to disk (the generation is complete before it is swapped in)."""
+    texts = sorted(p.relative_to(gen).as_posix() for p in (gen / "texts").glob("*"))
+    names = [*_CHECKED_FILES, *texts]
+    manifest["checksums"] = {name: _sha256_file(gen / name, sync=True) for name in names}
+    with (gen / "manifest.json").open("w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest, ensure_ascii=False, indent=1))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def build_generation(
@@ -312,8 +371,13 @@ def build_generation(
     cache: EmbeddingCache,
     report: BuildReport,
     progress: Progress | None = None,
+    indexed_at: dict[str, str] | None = None,
 ) -> None:
-    """Write a complete index generation into the empty folder ``gen``."""
+    """Write a complete index generation into the empty folder ``gen``.
+
+    ``indexed_at`` keeps the date a source was first indexed (by source name) for sources
+    carried over unchanged.
+    """
     bm25s = import_bm25s()
 
     (gen / "texts").mkdir(parents=True)
@@ -374,7 +438,9 @@ def build_generation(
                 SourceInfo(
                     source=doc.source, path=path, sha256=doc.sha256, title=doc.title,
                     kind=doc.kind, date=doc.date, chunks=len(doc_chunks), chars=len(doc.text),
-                    indexed_at=now, notices=doc.notices,
+                    indexed_at=(indexed_at or {}).get(doc.source, now), notices=doc.notices,
+                    pages=doc.pages,
+                    headings=tuple((h.start, h.end, h.level, h.text) for h in doc.headings),
                 )
             )
         )
