@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,41 +27,76 @@ class EmptyDocumentError(InputError):
     """A file with no text in it."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _binary(name: str) -> UnsupportedFormatError:
+    return UnsupportedFormatError(
+        f"{name}: this looks like a binary file, not text (is the file extension right?)."
+    )
+
+
+def _looks_binary(text: str) -> bool:
+    """Many control characters (other than tab, newline, form feed) mean binary data."""
+    sample = text[:65536]
+    return bool(sample) and len(_CONTROL.findall(sample)) > 0.01 * len(sample) + 2
+
+
 def decode_text(data: bytes, name: str) -> tuple[str, tuple[str, ...]]:
-    """Decode bytes as UTF-8, or detect a legacy encoding (cp1252, latin-1) with a notice.
+    """Decode bytes as UTF-8 (a byte order mark is dropped), UTF-16 with a byte order
+    mark, or a detected legacy encoding (cp1252, latin-1), with a notice when it is not
+    UTF-8.
 
     Raises:
         UnsupportedFormatError: the bytes are binary, not text.
     """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise _binary(name) from None
+        if _looks_binary(text):
+            raise _binary(name)
+        return text, (f"{name}: read as UTF-16.",)
     if b"\x00" in data[:8192]:
-        raise UnsupportedFormatError(f"{name}: this looks like a binary file, not text.")
+        raise _binary(name)
     try:
-        return data.decode("utf-8"), ()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    encoding = "cp1252"
+    else:
+        if _looks_binary(text):
+            raise _binary(name)
+        return text, ()
+    # Dutch files in a legacy encoding are nearly always Windows-1252 (or its subset
+    # latin-1); other encodings are left to charset-normalizer to detect.
+    candidates = ["cp1252"]
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
+        best = from_bytes(data[: 1 << 20]).best()
         if best is not None and best.encoding:
-            encoding = best.encoding
-    except ImportError:  # optional: cp1252 is the usual suspect for Dutch files
-        pass
-    for enc in (encoding, "cp1252", "latin-1"):
+            candidates.append(best.encoding)
+    except ImportError:  # optional
+        candidates.append("latin-1")
+    for enc in candidates:
         try:
             text = data.decode(enc)
         except (UnicodeDecodeError, LookupError):
             continue
+        if _looks_binary(text):
+            raise _binary(name)
         return text, (f"{name}: not valid UTF-8; read as {enc}.",)
-    raise UnsupportedFormatError(f"{name}: cannot decode this file as text.")  # pragma: no cover
+    raise _binary(name)
 
 
 def read_text_document(path: Path, data: bytes, source: str) -> Document:
     """Read a .txt or .md file."""
+    if not data:
+        raise EmptyDocumentError(f"{source}: the file is empty.")
     text, notices = decode_text(data, source)
     if not text.strip():
-        raise EmptyDocumentError(f"{source}: the file is empty.")
+        raise EmptyDocumentError(f"{source}: the file holds only whitespace, no text.")
     return Document(
         source=source,
         text=text,
