@@ -69,14 +69,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"skipped {path}: {why}", file=sys.stderr)
     for note in report.notices:
         print(f"note: {note}", file=sys.stderr)
+    skipped = f"{len(report.skipped)} skipped"
     if report.up_to_date:
-        print(f"Index is up to date: {report.documents} sources, {report.chunks} passages ({vb.settings.index_dir}).")
+        print(
+            f"Index is up to date: {report.documents} sources, {report.chunks} passages, "
+            f"{skipped} ({vb.settings.index_dir})."
+        )
         return EXIT_OK
-    parts = [f"{len(report.added)} added", f"{len(report.changed)} changed", f"{len(report.removed)} removed"]
+    parts = [
+        f"{len(report.added)} added", f"{len(report.changed)} changed",
+        f"{len(report.unchanged)} unchanged", f"{len(report.removed)} removed", skipped,
+    ]
     print(
         f"Indexed {report.documents} sources, {report.chunks} passages in {report.seconds:.1f} s "
-        f"({', '.join(parts)}; {report.encoded} texts embedded, {report.reused} from cache; "
-        f"{len(report.skipped)} skipped) -> {vb.settings.index_dir}"
+        f"({', '.join(parts)}; {report.encoded} texts embedded, {report.reused} reused) "
+        f"-> {vb.settings.index_dir}"
     )
     return EXIT_OK
 
@@ -199,19 +206,24 @@ def cmd_sources(args: argparse.Namespace) -> int:
     srcs = vb.index.sources
     if args.json:
         for s in srcs:
-            print(json.dumps(s.__dict__, ensure_ascii=False, default=list))
+            row = {k: v for k, v in s.__dict__.items() if k != "headings"}
+            print(json.dumps(row, ensure_ascii=False, default=list))
         return EXIT_OK
     for s in srcs:
         date = f", {s.date}" if s.date else ""
-        print(f"{s.source}\n    {s.title}{date} — {s.chunks} passages, {s.kind}, indexed {s.indexed_at}")
-    print(f"{len(srcs)} sources, {sum(s.chunks for s in srcs)} passages, encoder {vb.index.encoder_spec}")
+        pages = f", {len(s.pages)} pages" if s.pages else ""
+        print(f"{s.source}\n    {s.title}{date} — {s.chunks} passages, {s.kind}{pages}, "
+              f"indexed {s.indexed_at}\n    file: {s.path}")
+    print(f"{len(srcs)} sources, {sum(s.chunks for s in srcs)} passages, "
+          f"encoder {vb.index.encoder_spec}")
     return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     vb = _vb(args)
     report = vb.remove(args.sources)
-    print(f"Removed {', '.join(report.removed)}; {report.documents} sources, {report.chunks} passages remain.")
+    print(f"Removed {', '.join(report.removed)}; {report.documents} sources, "
+          f"{report.chunks} passages remain ({report.seconds:.1f} s).")
     return EXIT_OK
 
 
