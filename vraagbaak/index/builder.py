@@ -106,7 +106,9 @@ def ingest(
                 try:
                     doc = read_document(path, source=name)
                 except InputError as e:
-                    report.skipped.append((str(path), str(e)))
+                    why = str(e)
+                    why = why[len(name) + 2 :] if why.startswith(f"{name}: ") else why
+                    report.skipped.append((str(path), why))
                     continue
                 doc_chunks = chunk_document(doc, settings.chunking)
                 (report.changed if prev is not None else report.added).append(name)
@@ -114,6 +116,16 @@ def ingest(
             names.add(name)
             documents.append((doc, str(path.resolve())))
             chunks_by_doc.append(doc_chunks)
+
+        if not documents:
+            # nothing under the given paths could be read: fail, and leave the index as it is
+            why = "; ".join(f"{Path(p).name}: {w}" for p, w in report.skipped[:5])
+            more = f" and {len(report.skipped) - 5} more" if len(report.skipped) > 5 else ""
+            raise InputError(
+                "Nothing to index: no readable .txt, .md, .pdf, .docx or .html files found"
+                + (f" ({why}{more})." if why else ".")
+                + (" The index was not changed." if old is not None else "")
+            )
 
         if add and old is not None:
             for s in old.sources:
@@ -129,12 +141,6 @@ def ingest(
                     names.add(s.source)
         report.removed = sorted(set(old_by_source) - names)
 
-        if not documents:
-            why = "; ".join(f"{Path(p).name}: {w}" for p, w in report.skipped[:5])
-            raise InputError(
-                "Nothing to index: no readable .txt, .md, .pdf, .docx or .html files found"
-                + (f" ({why})." if why else ".")
-            )
         report.documents = len(documents)
         report.chunks = sum(len(c) for c in chunks_by_doc)
         if reusable and not report.added and not report.changed and not report.removed:
