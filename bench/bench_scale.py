@@ -102,9 +102,13 @@ def real_vectors(work: Path) -> dict[str, Any]:
     queries = questions + extra
     qvecs = vb.encoder.encode(queries, is_query=True)
     return {
-        "passages": passages, "sentences": sentences, "terms": terms, "queries": queries,
+        "passages": passages,
+        "sentences": sentences,
+        "terms": terms,
+        "queries": queries,
         "qvecs": np.asarray(qvecs, dtype=np.float32),
-        "sent_chunk": ix.sent_chunk, "analysis_terms_per_s": n_terms / analysis_s,
+        "sent_chunk": ix.sent_chunk,
+        "analysis_terms_per_s": n_terms / analysis_s,
         "terms_per_passage": n_terms / len(terms),
     }
 
@@ -132,13 +136,16 @@ def generate_vectors(path: Path, n: int, bases: np.ndarray, seed: int = 0) -> np
     return base_of
 
 
-def generate_terms(n: int, base_of: np.ndarray, base_terms: list[list[str]], seed: int = 0
-                   ) -> tuple[list[np.ndarray], dict[str, int]]:
+def generate_terms(
+    n: int, base_of: np.ndarray, base_terms: list[list[str]], seed: int = 0
+) -> tuple[list[np.ndarray], dict[str, int]]:
     """Term ids of ``n`` generated passages over the corpus vocabulary."""
     rng = np.random.default_rng(seed)
     vocab: dict[str, int] = {}
-    base_ids = [np.array([vocab.setdefault(t, len(vocab)) for t in ts] or [0], dtype=np.int32)
-                for ts in base_terms]
+    base_ids = [
+        np.array([vocab.setdefault(t, len(vocab)) for t in ts] or [0], dtype=np.int32)
+        for ts in base_terms
+    ]
     counts = Counter(t for ts in base_terms for t in ts)
     uni_ids = np.array([vocab[t] for t in counts], dtype=np.int32)
     uni_p = np.array(list(counts.values()), dtype=np.float64)
@@ -301,10 +308,12 @@ def query(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     truth = exact_top(ix.passage_vectors, qvecs, 10)
     out["exact_scan_s_all_queries"] = time.perf_counter() - t0
     _, raw = ix.faiss_index.search(qvecs, 10)
-    out["recall10_candidates_vs_exact"] = float(np.mean(
-        [len(set(t) & set(a)) / 10 for t, a in zip(truth, approx, strict=True)]))
-    out["recall10_raw_faiss_vs_exact"] = float(np.mean(
-        [len(set(t) & set(a)) / 10 for t, a in zip(truth, raw, strict=True)]))
+    out["recall10_candidates_vs_exact"] = float(
+        np.mean([len(set(t) & set(a)) / 10 for t, a in zip(truth, approx, strict=True)])
+    )
+    out["recall10_raw_faiss_vs_exact"] = float(
+        np.mean([len(set(t) & set(a)) / 10 for t, a in zip(truth, raw, strict=True)])
+    )
     ivf = _ivf(ix.faiss_index)
     if ivf is not None:  # how nprobe trades time for recall (candidates: FAISS top 200)
         chosen = ivf.nprobe

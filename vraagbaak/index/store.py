@@ -410,6 +410,7 @@ def build_generation(
         lambda t: encoder.encode(t), sentence_texts, encoder_id=encoder.id, role="passage",
         dim=dim, cache=cache, on_batch=tick,
     )
+    tick(len(passage_texts) + len(sentence_texts) - n1 - n2)  # cached and repeated texts
     report.encoded = n1 + n2
     report.reused = total - report.encoded
 
