@@ -278,7 +278,8 @@ def _register_optional() -> None:
             m = importlib.import_module(mod)
         except ImportError:
             continue
-        _EXTRA_COMMANDS.append(m.register)
+        if m.register not in _EXTRA_COMMANDS:  # main() may run more than once (tests)
+            _EXTRA_COMMANDS.append(m.register)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -245,6 +245,9 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
 
 
 def index_exists(settings: Settings) -> bool:
+    """Whether an index is there (a damaged one counts: opening it reports the damage,
+    rather than a new index silently replacing it)."""
     with contextlib.suppress(OSError):
-        return live_generation(settings.index_dir) is not None
+        link = settings.index_dir / "current"
+        return link.is_symlink() or live_generation(settings.index_dir) is not None
     return False
