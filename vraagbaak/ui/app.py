@@ -432,15 +432,32 @@ class Handlers:
             logger.exception("the web app failed")
             return (render_error(f"Er ging iets mis ({type(e).__name__}: {e})."),) + ("",) * (n - 1)
 
-    def ask(self, question: str, top_k: float, sources: Sequence[str] | None) -> tuple[str, ...]:
-        """Answer a question: (answer HTML, passages HTML)."""
+    def ask(
+        self,
+        question: str,
+        top_k: float,
+        sources: Sequence[str] | None,
+        min_confidence: float | None = None,
+    ) -> tuple[str, ...]:
+        """Answer a question: (answer HTML, passages HTML).
+
+        ``min_confidence`` (0..1, None: the calibrated default) is the confidence below
+        which the app abstains, as ``vraagbaak ask --min-confidence``.
+        """
 
         def run() -> tuple[str, str]:
             if not (question or "").strip():
                 raise InputError("Stel eerst een vraag, bijvoorbeeld: " + EXAMPLE_QUESTIONS[0])
+            if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
+                raise InputError(
+                    f"Minimale zekerheid moet tussen 0 en 1 liggen (nu {min_confidence})."
+                )
             self._ready()
             k = max(1, min(MAX_PASSAGES, int(top_k or 5)))
-            result = self.vb.ask(question, top_k=k, sources=list(sources or []) or None)
+            result = self.vb.ask(
+                question, top_k=k, sources=list(sources or []) or None,
+                min_confidence=None if min_confidence is None else float(min_confidence),
+            )
             hl = TermHighlighter(self.vb.index.analyzer, result.question)
             return (
                 render_answer(result, self.vb.index),
@@ -530,6 +547,10 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
                 with gr.Accordion("Opties", open=False):
                     top_k = gr.Slider(1, MAX_PASSAGES, value=vb.settings.top_k, step=1,
                                       label="Aantal passages", elem_id="vb-topk")
+                    min_conf = gr.Number(
+                        value=None, minimum=0, maximum=1, step=0.05, elem_id="vb-min-conf",
+                        label="Minimale zekerheid om te antwoorden (0–1; leeg = standaard)",
+                    )
                     sources = gr.CheckboxGroup(
                         choices=h.source_choices(), label="Zoek alleen in (leeg = alle bronnen)",
                         elem_id="vb-sources",
@@ -580,7 +601,7 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
         demo.load(on_load, outputs=[status, sources, reader_pick], concurrency_limit=None,
                   show_progress="hidden")
         for trig in (ask_btn.click, question.submit):
-            trig(h.ask, inputs=[question, top_k, sources], outputs=[answer, passages],
+            trig(h.ask, inputs=[question, top_k, sources, min_conf], outputs=[answer, passages],
                  concurrency_limit=8, concurrency_id="ask")
         for trig in (topic_btn.click, topic.submit):
             trig(h.topic, inputs=[topic, per_source, sources], outputs=topic_out,

@@ -1,0 +1,401 @@
+"""The web app: rendering and handlers without a browser, then the real app driven with
+Playwright in Debian's Chromium (headless) over the real e5 index of the bundled corpus."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vraagbaak import InputError, Settings, Vraagbaak
+from vraagbaak.index.analysis import Analyzer
+from vraagbaak.index.encoders import register_encoder
+from vraagbaak.types import Result
+from vraagbaak.ui.app import (
+    NO_ANSWER,
+    Handlers,
+    IndexBuilder,
+    TermHighlighter,
+    render_answer,
+    render_hits,
+    render_source,
+    render_status,
+    serve,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parent.parent
+WAIT_MS = 120_000  # an upper bound for waits in the page, not a timing assertion
+
+# -- a gated encoder: holds an ingest in the middle so its progress can be observed ---------
+
+GATE = threading.Event()
+
+
+class GatedEncoder:
+    """Hashes words like the fake encoder, but each encode waits for ``GATE``."""
+
+    id = "gated:16"
+    dim = 16
+
+    def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
+        GATE.wait()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, sum(w.encode()) % self.dim] += 1.0
+        n = np.linalg.norm(out, axis=1, keepdims=True)
+        n[n == 0] = 1
+        return out / n
+
+
+register_encoder("gated", lambda arg: GatedEncoder())
+
+
+# -- without a browser ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_vb(fake_settings: Settings, corpus_copy: Path) -> Vraagbaak:
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([corpus_copy])
+    return vb
+
+
+def _ready_handlers(vb: Vraagbaak) -> Handlers:
+    builder = IndexBuilder(vb)
+    builder.start()
+    assert builder.state.ready
+    return Handlers(vb, builder)
+
+
+def test_importing_vraagbaak_does_not_import_gradio() -> None:
+    code = "import sys, vraagbaak, vraagbaak.ui; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_ui_subcommand_is_registered_with_localhost_default() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "vraagbaak.cli", "ui", "--help"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "--host" in out.stdout and "--port" in out.stdout and "127.0.0.1" in out.stdout
+
+
+def test_ui_on_a_taken_port_is_one_message_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        env = {**os.environ, "VRAAGBAAK_CORPUS": str(tmp_path / "empty")}
+        out = subprocess.run(
+            [sys.executable, "-m", "vraagbaak.cli", "--index", str(tmp_path / "ix"), "ui",
+             "--port", str(port)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr
+
+
+def test_term_highlighter_marks_question_terms_and_escapes_html() -> None:
+    hl = TermHighlighter(Analyzer(), "Hoe werkt informeel overleg?")
+    out = hl("Het <script>informele</script> overleggen & de raad")
+    assert '<mark class="vb-term">informele</mark>' in out
+    assert '<mark class="vb-term">overleggen</mark>' in out
+    assert "<script>" not in out and "&lt;script&gt;" in out and "&amp;" in out
+    assert "<mark" not in hl("De raad vergadert.")  # no shared term, nothing marked
+
+
+def test_render_source_opens_only_indexed_sources(fake_vb: Vraagbaak) -> None:
+    ix = fake_vb.index
+    c = ix.chunks[3]
+    page = render_source(ix, c.source, c.start, c.end)
+    assert page.count('id="vb-focus"') == 1
+    focus = page.split('id="vb-focus" class="vb-focus">', 1)[1].split("</mark>", 1)[0]
+    import html as _html
+
+    assert _html.unescape(focus) == c.text
+    for bad in ("/etc/passwd", "../corpus/x.txt", str(ROOT / "README.md")):
+        with pytest.raises(InputError, match="niet in de index"):
+            render_source(ix, bad)
+    with pytest.raises(InputError, match="buiten de tekst"):
+        render_source(ix, c.source, 0, 10**9)
+    h = _ready_handlers(fake_vb)
+    assert "vb-error" in h.open_source("/etc/passwd", 0, 10)
+    assert "vb-error" in h.open_source(c.source, "x", "y")
+
+
+def test_handlers_turn_user_errors_into_messages(fake_vb: Vraagbaak) -> None:
+    h = _ready_handlers(fake_vb)
+    answer, passages = h.ask("   ", 5, [])
+    assert "vb-error" in answer and "Stel eerst een vraag" in answer and passages == ""
+    answer, _ = h.ask("Wat is een Village Deal?", 5, ["niet/bestaand.txt"])
+    assert "vb-error" in answer and "niet/bestaand.txt" in answer
+    assert "vb-error" in h.topic("", 5, [])
+    answer, passages = h.ask("Wat is een Village Deal?", 3, [])
+    assert "vb-error" not in answer
+    assert passages.count("data-rank=") == 3
+
+
+def test_abstention_shows_the_message_and_weak_passages(fake_vb: Vraagbaak) -> None:
+    hits = tuple(fake_vb.search("Wat is de hoofdstad van Australië?", top_k=2))
+    result = Result(question="Wat is de hoofdstad van Australië?", hits=hits, answer=None,
+                    abstained=True, confidence=0.1)
+    assert NO_ANSWER in render_answer(result, fake_vb.index)
+    weak = render_hits(hits, TermHighlighter(Analyzer(), result.question), weak=True)
+    assert weak.count("vb-weak-badge") == 2 and "zwak" in weak
+
+
+def test_index_is_built_in_the_background_with_progress(tmp_path: Path, corpus_copy: Path) -> None:
+    corpus = tmp_path / "small"
+    corpus.mkdir()
+    src = sorted(corpus_copy.glob("*.txt"))[0]
+    (corpus / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    os.environ["VRAAGBAAK_CORPUS"] = str(corpus)
+    try:
+        vb = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "cache",
+                                encoder="gated:16"))
+        GATE.clear()
+        builder = IndexBuilder(vb)
+        builder.start()
+        h = Handlers(vb, builder)
+        deadline = time.monotonic() + 120
+        while builder.state.total == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        st = builder.state
+        assert st.building and not st.ready and st.stage == "embedding" and st.total > 0
+        status = render_status(vb, st)
+        assert "wordt gebouwd" in status and "<progress" in status
+        answer, _ = h.ask("Wat is een Village Deal?", 5, [])
+        assert "nog gebouwd" in answer
+        GATE.set()
+        st = builder.wait(120)
+        assert st.ready and st.error is None
+        assert "1 bronnen" in render_status(vb, st)
+        assert "vb-error" not in h.ask("Wat is een Village Deal?", 5, [])[0]
+    finally:
+        GATE.set()
+        del os.environ["VRAAGBAAK_CORPUS"]
+
+
+# -- in a real browser ----------------------------------------------------------------
+
+ASK_Q = "Hoeveel gemeenten doen mee aan de Village Deals?"
+TAB_QUESTIONS = (
+    "Hoeveel gemeenten doen mee aan de Village Deals?",
+    "Wat is de Teylingse Ton?",
+    "In welk jaar begon Houten met Op Koers?",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app_url(corpus_index: Settings) -> Iterator[str]:
+    """One app server for this module, over the real e5 index of the bundled corpus."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    port = _free_port()
+    demo, builder = serve(Vraagbaak(corpus_index), host="127.0.0.1", port=port, block=False)
+    assert builder.wait(300).ready
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser(app_url: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, app_url: str) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    _open(pg, app_url)
+    try:
+        yield pg
+    finally:
+        ctx.close()
+
+
+def _open(pg: Any, url: str) -> None:
+    pg.goto(url)
+    pg.wait_for_selector("#vb-status[data-state=ready]")
+
+
+def _ask(pg: Any, question: str, *, press_enter: bool = True) -> None:
+    pg.fill("#vb-question textarea", question)
+    if press_enter:
+        pg.press("#vb-question textarea", "Enter")
+    else:
+        pg.click("#vb-ask")
+
+
+def _wait_answer(pg: Any) -> None:
+    # each test asks once in a fresh page, so the first answer block is this question's
+    pg.wait_for_selector("#vb-answer .vb-result, #vb-answer .vb-error")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_asking_shows_the_answer_with_its_reference(page: Any, vb: Vraagbaak) -> None:
+    status = page.inner_text("#vb-status")
+    assert "5 bronnen" in status and "e5" in status
+    _ask(page, ASK_Q)
+    _wait_answer(page)
+    answer = page.inner_text("#vb-answer .vb-answer-text")
+    assert "11" in answer or "elf" in answer.lower()
+    expected = vb.ask(ASK_Q)
+    assert expected.answer is not None and expected.answer.text in answer
+    ref = page.inner_text("#vb-answer-ref")
+    assert expected.answer.source in ref and f"regel {expected.answer.line}" in ref
+    assert expected.answer.title in ref
+    # the quote is highlighted inside its passage
+    assert page.inner_text("#vb-answer mark.vb-answer").strip() == expected.answer.text.strip()
+    # the ranked passages: title, reference, score, the question's terms marked
+    ranks = page.locator("#vb-passages .vb-passage[data-rank]")
+    assert ranks.count() == 5
+    first = ranks.nth(0).inner_text()
+    assert expected.hits[0].chunk.title in first and "score" in first and "regel" in first
+    assert page.locator("#vb-passages mark.vb-term").count() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_abstention_in_the_page(page: Any, vb: Vraagbaak) -> None:
+    q = "Wat is de hoofdstad van Australië?"
+    # the strictest setting, so the test does not hang on the calibration of the day
+    assert vb.ask(q, min_confidence=1.0).abstained, "precondition: the library abstains"
+    page.get_by_text("Opties", exact=True).click()
+    page.fill("#vb-min-conf input", "1")
+    page.press("#vb-min-conf input", "Tab")
+    _ask(page, q, press_enter=False)
+    _wait_answer(page)
+    assert NO_ANSWER in page.inner_text("#vb-answer")
+    assert page.locator("#vb-passages .vb-weak").count() == 5
+    assert "zwak" in page.inner_text("#vb-passages")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_empty_question_shows_a_message(page: Any) -> None:
+    _ask(page, "   ", press_enter=False)
+    page.wait_for_selector("#vb-answer .vb-error")
+    assert "Stel eerst een vraag" in page.inner_text("#vb-answer .vb-error")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_passage_count_and_source_filter(page: Any, vb: Vraagbaak) -> None:
+    houten = next(s for s in vb.index.sources if "houten" in s.source)
+    page.get_by_text("Opties", exact=True).click()  # open the options accordion
+    page.get_by_label(f"{houten.title} ({houten.source})").check()
+    page.fill("#vb-topk input[type=number]", "3")
+    page.press("#vb-topk input[type=number]", "Enter")
+    _ask(page, ASK_Q)
+    _wait_answer(page)
+    page.wait_for_selector("#vb-passages .vb-passage[data-rank]")
+    sources = page.eval_on_selector_all(
+        "#vb-passages .vb-passage[data-rank]", "els => els.map(e => e.dataset.source)"
+    )
+    assert sources == [houten.source] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_open_a_passage_in_its_source(page: Any, vb: Vraagbaak) -> None:
+    _ask(page, ASK_Q)
+    _wait_answer(page)
+    second = vb.ask(ASK_Q).hits[1].chunk
+    page.click("#vb-passages .vb-passage[data-rank='2'] .vb-open")
+    page.wait_for_selector("#vb-reader #vb-focus")
+    reader = page.locator("#vb-reader .vb-reader")
+    assert reader.get_attribute("data-source") == second.source
+    focus = page.inner_text("#vb-reader #vb-focus")
+    assert " ".join(focus.split()) == " ".join(second.text.split())
+    # the whole stored text is there, not just the passage
+    text = vb.index.source_text(second.source)
+    assert len(reader.inner_text()) > 0.9 * len(text.strip()) - 200
+    # scrolled to the passage
+    page.wait_for_function(
+        """() => {
+             const m = document.getElementById('vb-focus').getBoundingClientRect();
+             const c = document.querySelector('#vb-reader .vb-reader').getBoundingClientRect();
+             return m.top >= c.top - 1 && m.top < c.bottom; }"""
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_topic_view(page: Any) -> None:
+    page.get_by_role("tab", name="Onderwerp").click()
+    page.fill("#vb-topic textarea", "informeel overleg")
+    page.click("#vb-topic-btn")
+    page.wait_for_selector("#vb-topic-out .vb-topic")
+    groups = page.locator("#vb-topic-out .vb-group")
+    assert groups.count() >= 1
+    first = groups.nth(0)
+    assert first.get_attribute("data-source").endswith("movisie-2018-village-deals-rapport.txt")
+    count = int(first.get_attribute("data-count"))
+    assert count >= 3 and f"{count} passages" in first.inner_text()
+    assert first.locator(".vb-passage").count() == min(count, 5)
+    assert page.locator("#vb-topic-out mark.vb-term").count() > 0
+    # a passage of the topic view opens in its source too
+    first.locator(".vb-open").first.click()
+    page.wait_for_selector("#vb-reader #vb-focus")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_several_tabs_ask_at_once(browser: Any, app_url: str, vb: Vraagbaak) -> None:
+    expected = {q: vb.ask(q).answer for q in TAB_QUESTIONS}
+    assert all(a is not None for a in expected.values())
+    assert len({a.text for a in expected.values() if a}) == len(TAB_QUESTIONS)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        pages = [ctx.new_page() for _ in TAB_QUESTIONS]
+        for pg in pages:
+            pg.set_default_timeout(WAIT_MS)
+            _open(pg, app_url)
+        for pg, q in zip(pages, TAB_QUESTIONS, strict=True):
+            pg.fill("#vb-question textarea", q)
+        for pg in pages:  # fire them all before waiting for any
+            pg.click("#vb-ask", no_wait_after=True)
+        for pg, q in zip(pages, TAB_QUESTIONS, strict=True):
+            _wait_answer(pg)
+            shown = pg.inner_text("#vb-answer .vb-answer-text")
+            ans = expected[q]
+            assert ans is not None
+            assert " ".join(ans.text.split()) in " ".join(shown.split())
+            assert ans.source in pg.inner_text("#vb-answer-ref")
+    finally:
+        ctx.close()
