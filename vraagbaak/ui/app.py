@@ -224,6 +224,15 @@ def reference(
     return ref
 
 
+def location(chunk: Chunk) -> str:
+    """Where a passage is, below its title: › section (source, p. N, regel L)."""
+    loc = ""
+    if chunk.section and chunk.section != chunk.title:
+        loc = f"› {chunk.section.split(' › ')[-1]} "
+    page = f"p. {chunk.page}, " if chunk.page else ""
+    return f"{loc}({chunk.source}, {page}regel {chunk.line})"
+
+
 class TermHighlighter:
     """Marks the words of a text whose analysed terms meet the question's terms.
 
@@ -284,7 +293,7 @@ def _passage_html(
     return (
         f'<div class="{cls}"{data_rank} data-source="{html.escape(chunk.source)}">'
         f'<div class="vb-head">{head}{badge}{extra}</div>'
-        f'<div class="vb-ref">{html.escape(reference(chunk.title, chunk.section, chunk.line, chunk.page, chunk.source))}</div>'  # noqa: E501
+        f'<div class="vb-ref">{html.escape(location(chunk))}</div>'
         f'<div class="vb-passage-text">{body}</div>'
         f"{_open_button(chunk.source, chunk.start, chunk.end)}</div>"
     )
