@@ -78,7 +78,7 @@ def fake_vb(fake_settings: Settings, corpus_copy: Path) -> Vraagbaak:
 def _ready_handlers(vb: Vraagbaak) -> Handlers:
     builder = IndexBuilder(vb)
     builder.start()
-    assert builder.state.ready
+    assert builder.wait(120).ready
     return Handlers(vb, builder)
 
 

@@ -139,14 +139,13 @@ class IndexBuilder:
             self._state = BuildState(**{**self._state.__dict__, **changes})
 
     def start(self) -> None:
-        """Check for an index; build one in a background thread when there is none."""
+        """In a background thread: build the index when there is none, then load it and the
+        encoder, so the first question does not wait for them."""
         with self._lock:
             if self._thread is not None or self._state.ready:
                 return
-            if self.vb.has_index():
-                self._state = BuildState(ready=True)
-                return
-            self._state = BuildState(building=True, stage="reading")
+            stage = "loading" if self.vb.has_index() else "reading"
+            self._state = BuildState(building=True, stage=stage)
             self._thread = threading.Thread(target=self._run, name="vraagbaak-index", daemon=True)
             self._thread.start()
 
@@ -156,7 +155,9 @@ class IndexBuilder:
     def _run(self) -> None:
         try:
             self.vb.ensure_index(progress=self._progress)
+            self._set(stage="loading", done=0, total=0)
             self.vb.index.warm_up()
+            self.vb.encoder.encode(["vraag"], is_query=True)
         except VraagbaakError as e:
             self._set(building=False, error=e.user_message())
         except Exception as e:  # a bug, but the page must still say what happened
@@ -173,7 +174,7 @@ class IndexBuilder:
         return self.state
 
 
-_STAGES = {"reading": "bronnen lezen", "embedding": "passages inbedden"}
+_STAGES = {"reading": "bronnen lezen", "embedding": "passages inbedden", "loading": "laden"}
 
 
 def render_status(vb: Vraagbaak, state: BuildState) -> str:
@@ -188,10 +189,13 @@ def render_status(vb: Vraagbaak, state: BuildState) -> str:
                 f' <progress value="{state.done}" max="{state.total}"></progress> '
                 f"{state.done}/{state.total}"
             )
+        what = (
+            "De index wordt geladen" if state.stage == "loading"
+            else "De index van de meegeleverde bronnen wordt gebouwd"
+        )
         return (
             '<div class="vb-status" id="vb-status" data-state="building">'
-            "De index van de meegeleverde bronnen wordt gebouwd "
-            f"({html.escape(stage)}){bar} — even geduld, de pagina werkt zo.</div>"
+            f"{what} ({html.escape(stage)}){bar} — even geduld, de pagina werkt zo.</div>"
         )
     try:
         ix = vb.index
@@ -531,12 +535,13 @@ def _theme() -> Any:
 
 
 def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
-    """The Gradio Blocks app over ``vb``. Start ``builder`` (made here if not given) before
-    serving so a missing index is built in the background."""
+    """The Gradio Blocks app over ``vb``. Starts ``builder`` (made here if not given), which
+    builds a missing index in the background and loads it."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     builder = builder or IndexBuilder(vb)
+    builder.start()
     h = Handlers(vb, builder)
 
     with gr.Blocks(title="vraagbaak", analytics_enabled=False) as demo:
