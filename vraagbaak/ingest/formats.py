@@ -47,6 +47,7 @@ _PAGE_NUMBER = re.compile(
     r"^\s*(?:[-–]\s*)?(?:p(?:agina|age)?\.?\s*)?\d{1,4}(?:\s*(?:/|van|of)\s*\d{1,4})?(?:\s*[-–])?\s*$",
     re.IGNORECASE,
 )
+_TOC_LEADER = re.compile(r"(?:\.\s?){4,}\s*\w{0,6}\s*$|…+\s*\d{1,4}\s*$")
 _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+\S")
 # after a line-end hyphen, these words mean the hyphen belongs ("Jeugd- en Gezinsteam")
 _KEEP_HYPHEN_BEFORE = frozenset({"en", "of", "tot", "noch", "als", "and", "or"})
@@ -246,6 +247,8 @@ def _heading_levels(lines: Sequence[_Line], body: float | None) -> dict[int, int
 
     def candidate(line: _Line) -> float | None:
         if not line.size or len(line.text) > 160 or not any(c.isalpha() for c in line.text):
+            return None
+        if _TOC_LEADER.search(line.text):  # a table-of-contents entry, not a heading
             return None
         if line.size >= body * 1.12:
             return round(line.size, 1)
@@ -626,6 +629,8 @@ def _xml_to_text(xml: str) -> tuple[str, list[Heading], str | None]:
                 b.block("\n".join(rows))
             elif tag in {"p", "quote", "code"}:
                 lines = ["".join(seg) for seg in _split_lb(child)]
+                if tag == "code":
+                    lines = [x for line in lines for x in line.split("\n")]
                 b.block("\n".join(" ".join(x.split()) for x in lines if x.strip()))
             elif tag in {"div", "section", "main"}:
                 walk(child)
