@@ -73,7 +73,7 @@ def candidates(index: Index, question: str, hits: list[Hit], scores: Scores, cfg
     out = []
     for hit in hits[: cfg.passages]:
         c = hit.chunk
-        sims = scores.sentence_sims.get(c.id)
+        sims = scores.sentence_sims(c.id)
         if sims is None:
             continue
         for j, (s, e) in enumerate(c.sentences):

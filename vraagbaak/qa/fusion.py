@@ -40,7 +40,9 @@ def zscore(scores: np.ndarray) -> np.ndarray:
 def minmax(scores: np.ndarray) -> np.ndarray:
     """Scale scores to [0, 1]; constant input gives zeros."""
     s = np.asarray(scores, dtype=np.float64)
-    lo, hi = s.min(initial=0.0), s.max(initial=0.0)
+    if s.size == 0:
+        return s
+    lo, hi = s.min(), s.max()
     return (s - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(s)
 
 

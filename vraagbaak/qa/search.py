@@ -56,7 +56,8 @@ class Scores:
         dense: cosine similarity of question and passage embedding.
         sentence: best cosine similarity of the question with one of the passage's sentences.
         lexical: BM25 score.
-        sentence_sims: per candidate chunk id, the similarity of each of its sentences.
+        sent_sims: the similarity of every sentence of the candidates, candidate by
+            candidate; ``sent_offsets[j]:sent_offsets[j+1]`` are candidate j's.
         query_vec: the question's embedding.
     """
 
@@ -64,8 +65,16 @@ class Scores:
     dense: np.ndarray
     sentence: np.ndarray
     lexical: np.ndarray
-    sentence_sims: dict[int, np.ndarray]
+    sent_sims: np.ndarray
+    sent_offsets: np.ndarray
     query_vec: np.ndarray
+
+    def sentence_sims(self, chunk_id: int) -> np.ndarray | None:
+        """The similarity of each sentence of a candidate chunk to the question."""
+        pos = np.searchsorted(self.ids, chunk_id)
+        if pos >= len(self.ids) or self.ids[pos] != chunk_id:
+            return None
+        return self.sent_sims[self.sent_offsets[pos] : self.sent_offsets[pos + 1]]
 
 
 EXACT_LIMIT = 5000
@@ -131,18 +140,20 @@ def score_all(
             ids = ids[allowed[ids]]
         lexical = lexical_all[ids]
     pv = index.passage_vectors
-    dense = np.asarray(pv[ids] @ q, dtype=np.float64) if len(ids) else np.zeros(0)
-    sv = index.sentence_vectors
     off = index.sent_offsets
-    sentence = np.full(len(ids), -1.0)
-    sims: dict[int, np.ndarray] = {}
-    for j, cid in enumerate(ids):
-        a, b = int(off[cid]), int(off[cid + 1])
-        if b > a:
-            ss = np.asarray(sv[a:b] @ q, dtype=np.float64)
-            sims[int(cid)] = ss
-            sentence[j] = float(ss.max())
-    return Scores(ids, dense, sentence, lexical, sims, q)
+    sv = index.sentence_vectors
+    if len(ids) == n:  # every passage: one matrix product each
+        dense = np.asarray(pv @ q, dtype=np.float64) if n else np.zeros(0)
+        sent_sims = np.asarray(sv @ q, dtype=np.float64) if len(sv) else np.zeros(0)
+        sent_off = off
+    else:
+        dense = np.asarray(pv[ids] @ q, dtype=np.float64) if len(ids) else np.zeros(0)
+        counts = off[ids + 1] - off[ids]
+        rows = np.concatenate([np.arange(off[c], off[c + 1]) for c in ids]) if len(ids) else np.zeros(0, dtype=np.int64)
+        sent_sims = np.asarray(sv[rows] @ q, dtype=np.float64) if len(rows) else np.zeros(0)
+        sent_off = np.concatenate([[0], np.cumsum(counts)])
+    sentence = max_per_group(sent_sims, sent_off, empty=-1.0)
+    return Scores(ids, dense, sentence, lexical, sent_sims, sent_off, q)
 
 
 def _allowed_mask(index: Index, sources: Iterable[str] | None) -> np.ndarray | None:

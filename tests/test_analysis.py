@@ -1,0 +1,34 @@
+from vraagbaak.index.analysis import AnalysisSettings, Analyzer, decompound, fold, light_stem
+
+
+def test_accent_folding_is_symmetric() -> None:
+    a = Analyzer()
+    assert a.terms("enquête") == a.terms("enquete")
+    assert fold("Geïnterviewde") == "geinterviewde"
+
+
+def test_compounds_meet_their_parts() -> None:
+    a = Analyzer()
+    doc = set(a.terms("51 gemeenteraadsleden hebben de vragenlijst ingevuld"))
+    q = set(a.terms("Hoeveel raadsleden?"))
+    assert q & doc, (q, doc)
+    assert "raadsleden" in decompound("gemeenteraadsleden")
+    assert decompound("ondersteuning") == ()
+
+
+def test_stopwords_and_question_words_dropped() -> None:
+    plain = Analyzer(AnalysisSettings(compounds=False))
+    assert plain.terms("Wat is de hoofdstad van het land?") == [light_stem("hoofdstad"), "land"]
+
+
+def test_light_stemmer_merges_plural_and_singular() -> None:
+    assert light_stem("gemeenten") == light_stem("gemeente")
+    assert light_stem("regels") == light_stem("regel")
+    assert light_stem("wethouders") == light_stem("wethouder")
+
+
+def test_steps_can_be_switched_off() -> None:
+    plain = Analyzer(AnalysisSettings(fold_accents=False, stopwords=False, stemmer="none", compounds=False))
+    assert plain.terms("De enquête") == ["de", "enquête"]
+    snow = Analyzer(AnalysisSettings(stemmer="snowball", compounds=False))
+    assert snow.terms("gemeenten") == snow.terms("gemeente")

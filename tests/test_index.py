@@ -1,0 +1,123 @@
+"""Persistence, incremental re-ingest and integrity, with the fast fake encoder."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from vraagbaak import IndexCorruptError, Settings, Vraagbaak
+from vraagbaak.errors import EncoderMismatchError, IndexLockedError, InputError
+from vraagbaak.index.store import Index, live_generation, write_lock
+
+from .conftest import FAKE_ENCODERS
+
+
+def test_build_and_reload(corpus_copy: Path, fake_settings: Settings) -> None:
+    vb = Vraagbaak(fake_settings)
+    report = vb.ingest([corpus_copy])
+    assert report.documents == 5 and report.chunks > 50
+    ix = Index.open(fake_settings.index_dir)
+    assert len(ix.chunks) == report.chunks
+    assert ix.manifest["encoder"]["id"] == "fake:64"
+    assert {s.sha256 for s in ix.sources} == {
+        __import__("hashlib").sha256(p.read_bytes()).hexdigest() for p in corpus_copy.glob("*.txt")
+    }
+    for c in ix.chunks:
+        assert ix.source_text(c.source)[c.start : c.end] == c.text
+    assert ix.faiss_index.ntotal == len(ix.chunks)
+    assert ix.passage_vectors.shape == (len(ix.chunks), 64)
+
+
+def test_unchanged_reingest_embeds_nothing(corpus_copy: Path, fake_settings: Settings) -> None:
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([corpus_copy])
+    enc = FAKE_ENCODERS["64"]
+    before = enc.texts
+    report = vb.ingest([corpus_copy])
+    assert report.up_to_date
+    assert enc.texts == before
+
+
+def test_changed_added_removed(corpus_copy: Path, fake_settings: Settings) -> None:
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([corpus_copy])
+    enc = FAKE_ENCODERS["64"]
+    gen_before = live_generation(fake_settings.index_dir)
+    target = corpus_copy / "gemeentenu-hoera-stemming-integraal-werken.txt"
+    target.write_text(target.read_text("utf-8") + "\n\nEen nieuwe alinea over de Teylingse Ton.\n", "utf-8")
+    (corpus_copy / "nieuw.md").write_text("# Nieuw\n\nDe gemeente Houten begon in 2020.\n", "utf-8")
+    (corpus_copy / "movisie-2018-integraal-werken-bestuurders.txt").unlink()
+    before = enc.texts
+    report = vb.ingest([corpus_copy])
+    name = corpus_copy.name
+    assert report.changed == [f"{name}/gemeentenu-hoera-stemming-integraal-werken.txt"]
+    assert report.added == [f"{name}/nieuw.md"]
+    assert report.removed == [f"{name}/movisie-2018-integraal-werken-bestuurders.txt"]
+    # only the new and changed passages/sentences were embedded, not the whole corpus
+    assert 0 < enc.texts - before < 30
+    assert live_generation(fake_settings.index_dir) != gen_before
+    assert gen_before is not None and not gen_before.exists()  # old generation cleaned up
+    srcs = {s.source for s in vb.sources()}
+    assert f"{name}/nieuw.md" in srcs
+
+
+def test_add_and_remove(corpus_copy: Path, fake_settings: Settings, tmp_path: Path) -> None:
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([corpus_copy / "movisie-houten-op-koers-dienend-beleid.txt"])
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Extra\n\nDit is een extra document over maatwerk.\n", "utf-8")
+    vb.ingest([extra], add=True)
+    assert {s.source for s in vb.sources()} == {"movisie-houten-op-koers-dienend-beleid.txt", "extra.txt"}
+    vb.remove(["extra.txt"])
+    assert {s.source for s in vb.sources()} == {"movisie-houten-op-koers-dienend-beleid.txt"}
+    with pytest.raises(InputError):
+        vb.remove(["nope.txt"])
+
+
+def test_damaged_index_is_reported(corpus_copy: Path, fake_settings: Settings) -> None:
+    Vraagbaak(fake_settings).ingest([corpus_copy])
+    gen = live_generation(fake_settings.index_dir)
+    assert gen is not None
+    with (gen / "passages.npy").open("r+b") as f:
+        f.seek(200)
+        f.write(b"\x00garbage\x00")
+    with pytest.raises(IndexCorruptError) as e:
+        Index.open(fake_settings.index_dir)
+    assert "vraagbaak" in (e.value.hint or "")
+
+
+def test_encoder_mismatch(corpus_copy: Path, fake_settings: Settings) -> None:
+    Vraagbaak(fake_settings).ingest([corpus_copy])
+    other = fake_settings.with_(encoder="fake:32")
+    with pytest.raises(EncoderMismatchError):
+        Vraagbaak(other).search("Wat is de Teylingse Ton?")
+
+
+def test_failed_ingest_keeps_previous_index(corpus_copy: Path, fake_settings: Settings, tmp_path: Path) -> None:
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([corpus_copy])
+    empty = tmp_path / "leeg"
+    empty.mkdir()
+    (empty / "x.txt").write_text("   \n", "utf-8")
+    with pytest.raises(InputError):
+        vb.ingest([empty])
+    assert vb.search("Teylingse Ton", top_k=1)
+
+
+def test_lock_blocks_a_second_writer(fake_settings: Settings) -> None:
+    with write_lock(fake_settings.index_dir), pytest.raises(IndexLockedError):  # noqa: SIM117
+        with write_lock(fake_settings.index_dir):
+            pass
+
+
+def test_format_version_checked(corpus_copy: Path, fake_settings: Settings) -> None:
+    Vraagbaak(fake_settings).ingest([corpus_copy])
+    gen = live_generation(fake_settings.index_dir)
+    assert gen is not None
+    m = json.loads((gen / "manifest.json").read_text())
+    m["format_version"] = 999
+    (gen / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexCorruptError, match="format version"):
+        Index.open(fake_settings.index_dir)
+    assert os.path.islink(fake_settings.index_dir / "current")
