@@ -302,7 +302,8 @@ def test_real_encoder_figures_agree_on_the_bundled_corpus(
              for p in sorted(CORPUS.glob("*.txt"))}
     picks = []
     for name, text in texts.items():  # one question per source, evidence = a real sentence
-        sentence = next(s.strip() for s in text.split(". ") if 80 < len(s.strip()) < 200)
+        sentence = next(s.strip() for s in text.split(". ")
+                        if 80 < len(s.strip()) < 200 and "\n" not in s.strip())
         picks.append({"id": name, "question": f"Wat staat er over: {sentence[:60]}?",
                       "answerable": True, "evidence": [sentence]})
     qfile = tmp_path / "q.jsonl"
