@@ -51,7 +51,7 @@ def test_large_collections_get_ivf_sized_by_n(n: int) -> None:
     assert p.nlist & (p.nlist - 1) == 0, "nlist is a power of two"
     assert np.sqrt(n) <= p.nlist <= 4 * np.sqrt(n)
     assert p.train_size >= 39 * p.nlist
-    assert 16 <= p.nprobe <= p.nlist
+    assert 32 <= p.nprobe <= p.nlist
     assert vector_dtype(n) is np.float16
 
 

@@ -12,7 +12,7 @@ Which index, by collection size ``n`` (see :func:`choose_params`):
   ``nlist`` coarse clusters (about ``2 * sqrt(n)``, a power of two, so 2,048 at one
   million), trained on a fixed random sample of ``TRAIN_PER_LIST * nlist`` vectors; each
   vector costs ``dim`` bytes plus an 8-byte id (392 MB at one million 384-dim vectors).
-  ``nprobe`` (clusters visited per query) is ``nlist / 8``, at least 16: measured by
+  ``nprobe`` (clusters visited per query) is ``nlist / 16``, at least 32: measured by
   ``bench/bench_scale.py`` (e5 vectors, which are anisotropic: most pairs have cosine
   0.6-0.8) to keep recall@10 of the candidate search against exact search above 0.95.
 
@@ -76,13 +76,13 @@ def choose_params(n: int, *, exact_max: int | None = None) -> AnnParams:
     'flat'
     >>> p = choose_params(1_000_000)
     >>> (p.kind, p.nlist, p.nprobe)
-    ('ivf_sq8', 2048, 256)
+    ('ivf_sq8', 2048, 128)
     """
     if n <= (EXACT_MAX if exact_max is None else exact_max):
         return AnnParams()
     nlist = 1 << max(4, round(math.log2(2 * math.sqrt(n))))
     nlist = min(nlist, max(1, n // 39))  # FAISS wants at least 39 training points per list
-    nprobe = min(nlist, max(16, nlist // 8))
+    nprobe = min(nlist, max(32, nlist // 16))
     train = min(n, TRAIN_PER_LIST * nlist)
     return AnnParams("ivf_sq8", nlist=nlist, nprobe=nprobe, train_size=train)
 
