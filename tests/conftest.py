@@ -58,7 +58,9 @@ register_encoder("fake", _fake_factory)
 
 
 @pytest.fixture(autouse=True)
-def _isolate_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolate_user_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test touches the real home folder: index and cache default to temp folders."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("VRAAGBAAK_INDEX", str(home / "index"))
@@ -75,7 +77,9 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Settings:
     """The bundled corpus indexed once with the real default encoder (e5)."""
-    settings = Settings(index_dir=tmp_path_factory.mktemp("corpus") / "index", cache_dir=shared_cache)
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("corpus") / "index", cache_dir=shared_cache
+    )
     Vraagbaak(settings).ingest([CORPUS])
     return settings
 

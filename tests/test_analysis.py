@@ -28,7 +28,9 @@ def test_light_stemmer_merges_plural_and_singular() -> None:
 
 
 def test_steps_can_be_switched_off() -> None:
-    plain = Analyzer(AnalysisSettings(fold_accents=False, stopwords=False, stemmer="none", compounds=False))
+    plain = Analyzer(
+        AnalysisSettings(fold_accents=False, stopwords=False, stemmer="none", compounds=False)
+    )
     assert plain.terms("De enquête") == ["de", "enquête"]
     snow = Analyzer(AnalysisSettings(stemmer="snowball", compounds=False))
     assert snow.terms("gemeenten") == snow.terms("gemeente")

@@ -32,9 +32,14 @@ def test_report_structure() -> None:
     assert doc.date == "8 mei 2018"
     chunks = chunk_document(doc)
     sections = {c.section for c in chunks if c.section}
-    assert any(s.endswith("2.1 Bestuurlijke context: verschillende niveaus en sturingsinstrumenten") for s in sections)
+    assert any(
+        s.endswith("2.1 Bestuurlijke context: verschillende niveaus en sturingsinstrumenten")
+        for s in sections
+    )
     # numbered sub-sections nest under their chapter
-    assert any(s.startswith("2 De rol van wethouders") and "2.3 Bestuursstijlen" in s for s in sections)
+    assert any(
+        s.startswith("2 De rol van wethouders") and "2.3 Bestuursstijlen" in s for s in sections
+    )
     # a footnote "2 Wat werk bij ..." is not taken for chapter 2
     assert not any(s.startswith("2 Wat werk") for s in sections)
 
@@ -50,7 +55,7 @@ def test_table_of_contents_is_skipped() -> None:
 
 
 def test_heading_is_attached_to_the_passage_beneath() -> None:
-    text = "Titel van het stuk\n\nWat is een Village Deal?\n\nEen Village Deal is een deal tussen college en raad.\n"
+    text = "Titel van het stuk\n\nWat is een Village Deal?\n\nEen Village Deal is een deal tussen college en raad.\n"  # noqa: E501
     p = Path("/tmp") / "vb_heading_test.txt"
     p.write_text(text, encoding="utf-8")
     doc = read_document(p)
@@ -65,7 +70,9 @@ def test_lead_in_stays_with_list(tmp_path: Path) -> None:
     text = f"Kop\n\n{para}\n\nDe drie thema's zijn:\n\n- grenzenwerk\n- informeel\n- geduld\n"
     p = tmp_path / "a.txt"
     p.write_text(text, encoding="utf-8")
-    chunks = chunk_document(read_document(p), ChunkSettings(target_chars=400, max_chars=800, min_chars=100))
+    chunks = chunk_document(
+        read_document(p), ChunkSettings(target_chars=400, max_chars=800, min_chars=100)
+    )
     lead = next(c for c in chunks if "De drie thema's zijn:" in c.text)
     assert "- geduld" in lead.text
 
@@ -84,7 +91,10 @@ def test_long_paragraph_split_at_sentences(tmp_path: Path) -> None:
 
 def test_markdown_headings(tmp_path: Path) -> None:
     p = tmp_path / "n.md"
-    p.write_text("# Nota\n\n## Doelen\n\nWe willen minder regels.\n\n## Budget\n\nHet budget is 1 miljoen.\n", "utf-8")
+    p.write_text(
+        "# Nota\n\n## Doelen\n\nWe willen minder regels.\n\n## Budget\n\nHet budget is 1 miljoen.\n",  # noqa: E501
+        "utf-8",
+    )
     chunks = chunk_document(read_document(p))
     budget = next(c for c in chunks if "1 miljoen" in c.text)
     assert budget.section == "Nota › Budget"

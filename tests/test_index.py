@@ -45,7 +45,9 @@ def test_changed_added_removed(corpus_copy: Path, fake_settings: Settings) -> No
     enc = FAKE_ENCODERS["64"]
     gen_before = live_generation(fake_settings.index_dir)
     target = corpus_copy / "gemeentenu-hoera-stemming-integraal-werken.txt"
-    target.write_text(target.read_text("utf-8") + "\n\nEen nieuwe alinea over de Teylingse Ton.\n", "utf-8")
+    target.write_text(
+        target.read_text("utf-8") + "\n\nEen nieuwe alinea over de Teylingse Ton.\n", "utf-8"
+    )
     (corpus_copy / "nieuw.md").write_text("# Nieuw\n\nDe gemeente Houten begon in 2020.\n", "utf-8")
     (corpus_copy / "movisie-2018-integraal-werken-bestuurders.txt").unlink()
     before = enc.texts
@@ -68,7 +70,10 @@ def test_add_and_remove(corpus_copy: Path, fake_settings: Settings, tmp_path: Pa
     extra = tmp_path / "extra.txt"
     extra.write_text("Extra\n\nDit is een extra document over maatwerk.\n", "utf-8")
     vb.ingest([extra], add=True)
-    assert {s.source for s in vb.sources()} == {"movisie-houten-op-koers-dienend-beleid.txt", "extra.txt"}
+    assert {s.source for s in vb.sources()} == {
+        "movisie-houten-op-koers-dienend-beleid.txt",
+        "extra.txt",
+    }
     vb.remove(["extra.txt"])
     assert {s.source for s in vb.sources()} == {"movisie-houten-op-koers-dienend-beleid.txt"}
     with pytest.raises(InputError):
@@ -94,7 +99,9 @@ def test_encoder_mismatch(corpus_copy: Path, fake_settings: Settings) -> None:
         Vraagbaak(other).search("Wat is de Teylingse Ton?")
 
 
-def test_failed_ingest_keeps_previous_index(corpus_copy: Path, fake_settings: Settings, tmp_path: Path) -> None:
+def test_failed_ingest_keeps_previous_index(
+    corpus_copy: Path, fake_settings: Settings, tmp_path: Path
+) -> None:
     vb = Vraagbaak(fake_settings)
     vb.ingest([corpus_copy])
     empty = tmp_path / "leeg"

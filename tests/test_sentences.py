@@ -6,7 +6,7 @@ def texts(t: str) -> list[str]:
 
 
 def test_abbreviations_do_not_split() -> None:
-    t = "Dit geldt o.a. voor zorg m.b.t. jeugd, bijv. in Soest. Dhr. Jansen en mevr. De Vries zijn er."
+    t = "Dit geldt o.a. voor zorg m.b.t. jeugd, bijv. in Soest. Dhr. Jansen en mevr. De Vries zijn er."  # noqa: E501
     assert texts(t) == [
         "Dit geldt o.a. voor zorg m.b.t. jeugd, bijv. in Soest.",
         "Dhr. Jansen en mevr. De Vries zijn er.",
@@ -30,7 +30,10 @@ def test_list_items_are_sentences() -> None:
 
 def test_wrapped_lines_continue() -> None:
     t = "Het rapport gaat over de rol van\nwethouders en raadsleden. Nieuwe zin."
-    assert texts(t) == ["Het rapport gaat over de rol van\nwethouders en raadsleden.", "Nieuwe zin."]
+    assert texts(t) == [
+        "Het rapport gaat over de rol van\nwethouders en raadsleden.",
+        "Nieuwe zin.",
+    ]
 
 
 def test_offsets_are_exact_and_cover_the_text() -> None:
@@ -46,3 +49,12 @@ def test_region_offsets() -> None:
     start = t.index("Midden")
     end = t.index(" Na.")
     assert [t[s:e] for s, e in split_sentences(t, start, end)] == ["Midden een.", "Midden twee."]
+
+
+def test_numbered_list_marker_is_not_a_sentence_end() -> None:
+    t = "We zien drie thema's terug:\n\n  1. Grenzenwerk – ruimte in regels;\n  2. Het belang van informeel."  # noqa: E501
+    assert texts(t) == [
+        "We zien drie thema's terug:",
+        "1. Grenzenwerk – ruimte in regels;",
+        "2. Het belang van informeel.",
+    ]

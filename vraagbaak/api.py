@@ -53,8 +53,11 @@ class Vraagbaak:
     ) -> BuildReport:
         """Index ``paths`` (default: the bundled corpus). See :func:`vraagbaak.index.ingest`."""
         report = ingest(
-            list(paths) if paths else [bundled_corpus()], self.settings, add=add,
-            analysis=analysis, progress=progress,
+            list(paths) if paths else [bundled_corpus()],
+            self.settings,
+            add=add,
+            analysis=analysis,
+            progress=progress,
         )
         with self._lock:
             self._index = None
@@ -108,7 +111,11 @@ class Vraagbaak:
     ) -> list[Hit]:
         """The passages that best match ``question``."""
         q = clean_question(question)
-        rs = self.retrieval if method is None else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
+        rs = (
+            self.retrieval
+            if method is None
+            else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
+        )
         ix = self.index
         scores = score_all(ix, self.encoder, q, sources=sources)
         return rank(ix, scores, rs, top_k=top_k or self.settings.top_k)
@@ -126,15 +133,29 @@ class Vraagbaak:
         plus the ranked passages."""
         q = clean_question(question)
         ix = self.index
-        rs = self.retrieval if method is None else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
+        rs = (
+            self.retrieval
+            if method is None
+            else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
+        )
         scores = score_all(ix, self.encoder, q, sources=sources)
         k = top_k or self.settings.top_k
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
         best = cands[0] if cands else None
         conf = abstain.confidence(features(scores, best, pool[0].score if pool else 0.0))
-        limit = abstain.threshold(min_confidence if min_confidence is not None else self.settings.abstain_threshold)
-        answer = make_answer(ix, best, conf) if best is not None and conf >= limit else None
+        limit = abstain.threshold(
+            min_confidence if min_confidence is not None else self.settings.abstain_threshold
+        )
+        answer = (
+            make_answer(ix, best, conf, window=self.answering.window)
+            if best is not None and conf >= limit
+            else None
+        )
         return Result(
-            question=q, hits=tuple(pool[:k]), answer=answer, abstained=answer is None, confidence=conf,
+            question=q,
+            hits=tuple(pool[:k]),
+            answer=answer,
+            abstained=answer is None,
+            confidence=conf,
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .api import Vraagbaak
 from .errors import VraagbaakError
 from .settings import Settings
 
@@ -28,8 +29,12 @@ def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            label = {"embedding": "Embedding passages", "reading": "Reading sources"}.get(stage, stage)
-            bar = bars[stage] = tqdm(total=total, desc=label, unit="text", file=sys.stderr, disable=disable, leave=False)
+            label = {"embedding": "Embedding passages", "reading": "Reading sources"}.get(
+                stage, stage
+            )
+            bar = bars[stage] = tqdm(
+                total=total, desc=label, unit="text", file=sys.stderr, disable=disable, leave=False
+            )
         bar.total = total
         bar.n = done
         bar.refresh()
@@ -52,8 +57,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**kw)
 
 
-def _vb(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .api import Vraagbaak
+def _vb(args: argparse.Namespace) -> Vraagbaak:
 
     return Vraagbaak(_settings(args))
 
@@ -77,8 +81,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     parts = [
-        f"{len(report.added)} added", f"{len(report.changed)} changed",
-        f"{len(report.unchanged)} unchanged", f"{len(report.removed)} removed", skipped,
+        f"{len(report.added)} added",
+        f"{len(report.changed)} changed",
+        f"{len(report.unchanged)} unchanged",
+        f"{len(report.removed)} removed",
+        skipped,
     ]
     print(
         f"Indexed {report.documents} sources, {report.chunks} passages in {report.seconds:.1f} s "
@@ -104,7 +111,9 @@ def _read_questions(args: argparse.Namespace) -> list[str]:
             raise InputError(f"{args.questions}: holds no questions (one per line).")
         return qs
     if not args.question:
-        raise InputError('Give a question, e.g. vraagbaak ask "Wat is een Village Deal?", or --questions FILE.')
+        raise InputError(
+            'Give a question, e.g. vraagbaak ask "Wat is een Village Deal?", or --questions FILE.'
+        )
     return [" ".join(args.question)]
 
 
@@ -115,18 +124,34 @@ def result_json(result: Any) -> dict[str, Any]:
         "question": result.question,
         "passages": [
             {
-                "rank": h.rank, "source": h.chunk.source, "title": h.chunk.title,
-                "section": h.chunk.section, "start": h.chunk.start, "end": h.chunk.end,
-                "line": h.chunk.line, "page": h.chunk.page, "text": h.chunk.text,
-                "score": round(h.score, 6), "dense": h.dense, "lexical": h.lexical,
+                "rank": h.rank,
+                "source": h.chunk.source,
+                "title": h.chunk.title,
+                "section": h.chunk.section,
+                "start": h.chunk.start,
+                "end": h.chunk.end,
+                "line": h.chunk.line,
+                "page": h.chunk.page,
+                "text": h.chunk.text,
+                "score": round(h.score, 6),
+                "dense": h.dense,
+                "lexical": h.lexical,
             }
             for h in result.hits
         ],
-        "answer": None if ans is None else {
-            "text": ans.text, "source": ans.source, "start": ans.start, "end": ans.end,
-            "score": round(ans.score, 6), "title": ans.title, "section": ans.section,
-            "line": ans.line, "page": ans.page, "chunk_rank": next(
-                (h.rank for h in result.hits if h.chunk.id == ans.chunk_id), None),
+        "answer": None
+        if ans is None
+        else {
+            "text": ans.text,
+            "source": ans.source,
+            "start": ans.start,
+            "end": ans.end,
+            "score": round(ans.score, 6),
+            "title": ans.title,
+            "section": ans.section,
+            "line": ans.line,
+            "page": ans.page,
+            "chunk_rank": next((h.rank for h in result.hits if h.chunk.id == ans.chunk_id), None),
         },
         "abstained": result.abstained,
         "confidence": round(result.confidence, 6),
@@ -142,20 +167,29 @@ def _reference(title: str, section: str | None, line: int, page: int | None, sou
 
 
 def print_result(result: Any, *, color: bool) -> None:
-    bold, hl, dim, reset = ("\033[1m", "\033[1;33m", "\033[2m", "\033[0m") if color else ("", "", "", "")
+    bold, hl, dim, reset = (
+        ("\033[1m", "\033[1;33m", "\033[2m", "\033[0m") if color else ("", "", "", "")
+    )
     print(f"{bold}Vraag:{reset} {result.question}")
     ans = result.answer
     if ans is None:
-        print(f"{bold}Antwoord:{reset} De bronnen geven hier geen antwoord op "
-              f"(zekerheid {result.confidence:.2f}). Dichtstbijzijnde passages (zwak):")
+        print(
+            f"{bold}Antwoord:{reset} De bronnen geven hier geen antwoord op "
+            f"(zekerheid {result.confidence:.2f}). Dichtstbijzijnde passages (zwak):"
+        )
     else:
         print(f"{bold}Antwoord:{reset} {hl}{ans.text}{reset}")
-        print(f"  {dim}— {_reference(ans.title, ans.section, ans.line, ans.page, ans.source)}, "
-              f"tekens {ans.start}–{ans.end}, zekerheid {result.confidence:.2f}{reset}")
+        print(
+            f"  {dim}— {_reference(ans.title, ans.section, ans.line, ans.page, ans.source)}, "
+            f"tekens {ans.start}–{ans.end}, zekerheid {result.confidence:.2f}{reset}"
+        )
     print()
     for h in result.hits:
         c = h.chunk
-        print(f"{bold}[{h.rank}]{reset} {_reference(c.title, c.section, c.line, c.page, c.source)}  {dim}score {h.score:.3f}{reset}")
+        print(
+            f"{bold}[{h.rank}]{reset} {_reference(c.title, c.section, c.line, c.page, c.source)}"
+            f"  {dim}score {h.score:.3f}{reset}"
+        )
         text = c.text
         if ans is not None and ans.chunk_id == c.id:
             a0, a1 = ans.start - c.start, ans.end - c.start
@@ -184,7 +218,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     failed = 0
     for q in questions:
         try:
-            result = vb.ask(q, sources=args.source or None, method=args.method, min_confidence=args.min_confidence)
+            result = vb.ask(
+                q,
+                sources=args.source or None,
+                method=args.method,
+                min_confidence=args.min_confidence,
+            )
         except VraagbaakError as e:
             if len(questions) == 1 or type(e).__name__ != "InputError":
                 raise
@@ -212,28 +251,43 @@ def cmd_sources(args: argparse.Namespace) -> int:
     for s in srcs:
         date = f", {s.date}" if s.date else ""
         pages = f", {len(s.pages)} pages" if s.pages else ""
-        print(f"{s.source}\n    {s.title}{date} — {s.chunks} passages, {s.kind}{pages}, "
-              f"indexed {s.indexed_at}\n    file: {s.path}")
-    print(f"{len(srcs)} sources, {sum(s.chunks for s in srcs)} passages, "
-          f"encoder {vb.index.encoder_spec}")
+        print(
+            f"{s.source}\n    {s.title}{date} — {s.chunks} passages, {s.kind}{pages}, "
+            f"indexed {s.indexed_at}\n    file: {s.path}"
+        )
+    print(
+        f"{len(srcs)} sources, {sum(s.chunks for s in srcs)} passages, "
+        f"encoder {vb.index.encoder_spec}"
+    )
     return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     vb = _vb(args)
     report = vb.remove(args.sources)
-    print(f"Removed {', '.join(report.removed)}; {report.documents} sources, "
-          f"{report.chunks} passages remain ({report.seconds:.1f} s).")
+    print(
+        f"Removed {', '.join(report.removed)}; {report.documents} sources, "
+        f"{report.chunks} passages remain ({report.seconds:.1f} s)."
+    )
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vraagbaak",
-        description="Ask questions in Dutch of Dutch documents; get back the exact passages that answer them.",
+        description="Ask questions in Dutch of Dutch documents; "
+        "get back the exact passages that answer them.",
     )
-    p.add_argument("--index", metavar="DIR", help="index folder (default: $VRAAGBAAK_INDEX or a per-user data folder)")
-    p.add_argument("--encoder", metavar="SPEC", help="'e5' (default, bundled multilingual-e5-small) or 'st:<name-or-path>'")
+    p.add_argument(
+        "--index",
+        metavar="DIR",
+        help="index folder (default: $VRAAGBAAK_INDEX or a per-user data folder)",
+    )
+    p.add_argument(
+        "--encoder",
+        metavar="SPEC",
+        help="'e5' (default, bundled multilingual-e5-small) or 'st:<name-or-path>'",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -244,13 +298,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ask", help="ask a question")
     s.add_argument("question", nargs="*", help="the question, in Dutch (or English)")
-    s.add_argument("--questions", metavar="FILE", help="a file with one question per line ('-' for stdin)")
+    s.add_argument(
+        "--questions", metavar="FILE", help="a file with one question per line ('-' for stdin)"
+    )
     s.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
     s.add_argument("-k", "--top-k", type=int, default=None, help="passages to show (default 5)")
-    s.add_argument("--source", action="append", metavar="SOURCE", help="search only this source (repeatable)")
-    s.add_argument("--method", choices=["hybrid", "rrf", "bm25", "dense"], default=None, help="retrieval method")
-    s.add_argument("--min-confidence", type=float, default=None, metavar="P",
-                   help="abstain below this answer confidence (0..1; default: calibrated 0.5)")
+    s.add_argument(
+        "--source", action="append", metavar="SOURCE", help="search only this source (repeatable)"
+    )
+    s.add_argument(
+        "--method",
+        choices=["hybrid", "rrf", "bm25", "dense"],
+        default=None,
+        help="retrieval method",
+    )
+    s.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="abstain below this answer confidence (0..1; default: calibrated 0.5)",
+    )
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("sources", help="list what is indexed")
@@ -258,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sources)
 
     s = sub.add_parser("remove", help="take sources out of the index")
-    s.add_argument("sources", nargs="+", help="source names (as 'vraagbaak sources' shows) or file paths")
+    s.add_argument(
+        "sources", nargs="+", help="source names (as 'vraagbaak sources' shows) or file paths"
+    )
     s.set_defaults(func=cmd_remove)
 
     for register in _EXTRA_COMMANDS:
@@ -286,7 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _register_optional()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR

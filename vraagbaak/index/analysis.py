@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
+ANALYSIS_VERSION = 1
+"""Bump when the analysis changes, so existing indexes re-analyse their passages."""
+
 _TOKEN = re.compile(r"\w+(?:[.,]\d+)*%?", re.UNICODE)
 
 # bm25s's Dutch list plus question words and a few function words it lacks.
@@ -31,7 +34,7 @@ _STOPWORDS = frozenset(
     wij we jij jullie zij hen hun u uw onze ons dat deze dezelfde wel zeer werden worden
     geworden zouden kunnen kun mogen mocht moeten moest
     the a an of to in is are was were what which who whom how when where why does do did
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 
@@ -73,7 +76,9 @@ def decompound(word: str, min_zipf: float = 3.0, min_len: int = 8) -> tuple[str,
         left, right = word[:i], word[i:]
         if not (_known(right, min_zipf) or _known(light_stem(right), min_zipf)):
             continue
-        lefts = [left] + [left[: -len(s)] for s in _LINKING if left.endswith(s) and len(left) > len(s) + 2]
+        lefts = [left] + [
+            left[: -len(s)] for s in _LINKING if left.endswith(s) and len(left) > len(s) + 2
+        ]
         for cand in lefts:
             if _known(cand, min_zipf):
                 parts.extend([cand, right])
@@ -98,13 +103,11 @@ def light_stem(word: str) -> str:
     if len(word) <= 4 or not word.isalpha():
         return word
     w = word
-    if w.endswith("'s"):
+    if w.endswith("'s") or (w.endswith("en") and len(w) > 5):
         w = w[:-2]
-    elif w.endswith("en") and len(w) > 5:
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith("ss") and w[-2] not in _VOWELS - {"e"}:
-        w = w[:-1]
-    elif w.endswith("e") and not w.endswith("ee"):
+    elif (w.endswith("s") and not w.endswith("ss") and w[-2] not in _VOWELS - {"e"}) or (
+        w.endswith("e") and not w.endswith("ee")
+    ):
         w = w[:-1]
     # undouble a final consonant (zakk -> zak)
     if len(w) > 3 and w[-1] == w[-2] and w[-1] not in _VOWELS:
@@ -140,7 +143,8 @@ class Analyzer:
         self._snowball: Any = None
         if self.settings.stemmer not in {"none", "light", "snowball"}:
             raise ValueError(
-                f"stemmer must be one of none, light, snowball. Currently {self.settings.stemmer!r}."
+                "stemmer must be one of none, light, snowball. "
+                f"Currently {self.settings.stemmer!r}."
             )
 
     def _stem(self, word: str) -> str:

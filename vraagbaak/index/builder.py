@@ -23,6 +23,7 @@ from .store import (
     Index,
     Progress,
     build_generation,
+    code_versions,
     live_generation,
     new_generation_dir,
     swap_in,
@@ -47,6 +48,7 @@ def _same_settings(
         m["encoder"]["id"] == encoder_id
         and m["chunking"] == settings.chunking.__dict__
         and m["analysis"] == analysis.to_dict()
+        and m.get("versions") == code_versions()
     )
 
 
@@ -153,8 +155,15 @@ def ingest(
         cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
         try:
             build_generation(
-                gen, documents, chunks_by_doc, encoder=encoder, encoder_spec=settings.encoder,
-                chunking=settings.chunking, analysis=analysis, cache=cache, report=report,
+                gen,
+                documents,
+                chunks_by_doc,
+                encoder=encoder,
+                encoder_spec=settings.encoder,
+                chunking=settings.chunking,
+                analysis=analysis,
+                cache=cache,
+                report=report,
                 progress=progress,
                 indexed_at={n: old_by_source[n].indexed_at for n in report.unchanged},
             )
@@ -172,8 +181,14 @@ def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
     """A source's document and chunks from the previous index, without re-reading it."""
     info = next(s for s in old.sources if s.source == source)
     doc = Document(
-        source=info.source, text=old.source_text(source), title=info.title, sha256=info.sha256,
-        kind=info.kind, date=info.date, notices=info.notices, pages=info.pages,
+        source=info.source,
+        text=old.source_text(source),
+        title=info.title,
+        sha256=info.sha256,
+        kind=info.kind,
+        date=info.date,
+        notices=info.notices,
+        pages=info.pages,
         headings=tuple(Heading(*h) for h in info.headings),
     )
     return doc, [c for c in old.chunks if c.source == source]
@@ -200,7 +215,8 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
             folder = Path(raw).expanduser().resolve()
             prefix = str(raw).rstrip("/") + "/"
             inside = [
-                x.source for x in old.sources
+                x.source
+                for x in old.sources
                 if x.source.startswith(prefix) or Path(x.path).is_relative_to(folder)
             ]
             if not inside:
@@ -229,10 +245,16 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
             from ..settings import ChunkSettings
 
             build_generation(
-                gen, documents, chunks_by_doc, encoder=encoder, encoder_spec=old.encoder_spec,
+                gen,
+                documents,
+                chunks_by_doc,
+                encoder=encoder,
+                encoder_spec=old.encoder_spec,
                 chunking=ChunkSettings(**old.manifest["chunking"]),
-                analysis=AnalysisSettings(**old.manifest["analysis"]), cache=cache,
-                report=report, indexed_at={s.source: s.indexed_at for s in keep},
+                analysis=AnalysisSettings(**old.manifest["analysis"]),
+                cache=cache,
+                report=report,
+                indexed_at={s.source: s.indexed_at for s in keep},
             )
             swap_in(settings.index_dir, gen)
         except BaseException:

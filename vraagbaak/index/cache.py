@@ -45,7 +45,7 @@ class EmbeddingCache:
         try:
             for i in range(0, len(keys), 500):
                 batch = keys[i : i + 500]
-                q = "SELECT k, v FROM emb WHERE k IN (%s)" % ",".join("?" * len(batch))
+                q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(batch))})"
                 for k, v in self._db.execute(q, batch):
                     out[k] = np.frombuffer(v, dtype=np.float32)
         except sqlite3.Error:

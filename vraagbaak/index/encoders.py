@@ -121,7 +121,10 @@ class SentenceTransformerEncoder:
     @property
     def dim(self) -> int:
         model = self._load()
-        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         return int(get())
 
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:

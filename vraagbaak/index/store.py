@@ -61,6 +61,15 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as an ingest advances."""
 
 
+def code_versions() -> dict[str, int]:
+    """Versions of the code that shapes an index's content: a change re-splits or
+    re-analyses every source on the next ingest, even when no file changed."""
+    from ..ingest.chunker import CHUNKER_VERSION
+    from .analysis import ANALYSIS_VERSION
+
+    return {"format": FORMAT_VERSION, "chunker": CHUNKER_VERSION, "analysis": ANALYSIS_VERSION}
+
+
 def import_bm25s() -> Any:
     """Import bm25s, keeping its import-time DEBUG logging out of our output."""
     import bm25s
@@ -302,7 +311,9 @@ class Index:
         if self._bm25 is None:
             bm25s = import_bm25s()
 
-            self._bm25 = bm25s.BM25.load(str(self.root / "bm25"), load_vocab=True, show_progress=False)
+            self._bm25 = bm25s.BM25.load(
+                str(self.root / "bm25"), load_vocab=True, show_progress=False
+            )
         return self._bm25
 
     def warm_up(self) -> None:
@@ -450,6 +461,7 @@ def build_generation(
         "created": now,
         "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim},
         "chunking": asdict(chunking),
+        "versions": code_versions(),
         "analysis": analysis.to_dict(),
         "sources": sources,
         "counts": {"chunks": len(chunks), "sentences": len(sentence_texts)},

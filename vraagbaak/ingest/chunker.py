@@ -19,6 +19,9 @@ from ..types import Chunk, Document, Heading
 from .sentences import split_sentences
 from .structure import Block, breadcrumb, classify_blocks, push_heading
 
+CHUNKER_VERSION = 2
+"""Bump when splitting changes, so existing indexes re-split their sources."""
+
 
 @dataclass
 class _Group:
@@ -28,7 +31,9 @@ class _Group:
     units: list[tuple[int, int]]
 
 
-def _split_long(text: str, start: int, end: int, target: int, hard_max: int) -> list[tuple[int, int]]:
+def _split_long(
+    text: str, start: int, end: int, target: int, hard_max: int
+) -> list[tuple[int, int]]:
     """Pack the sentences of a long paragraph into pieces of about ``target`` characters."""
     pieces: list[tuple[int, int]] = []
     cur: tuple[int, int] | None = None
@@ -153,7 +158,7 @@ def chunk_document(
     flush_section()
 
     lines = _LineIndex(text)
-    chunks = []
+    chunks: list[Chunk] = []
     for g in groups:
         sents: list[tuple[int, int]] = []
         if g.start < g.units[0][0]:  # the attached heading is a sentence of its own

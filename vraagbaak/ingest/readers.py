@@ -175,7 +175,8 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[
             raise InputError(f"{raw}: no such file or folder.")
         if p.is_dir():
             files = sorted(
-                f for f in p.rglob("*")
+                f
+                for f in p.rglob("*")
                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
             items = [(f, f"{p.resolve().name}/{f.relative_to(p).as_posix()}") for f in files]

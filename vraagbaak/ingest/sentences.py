@@ -22,7 +22,7 @@ ABBREVIATIONS: frozenset[str] = frozenset(
     max mevr min mr mw n.a.v n.v.t nl no nr o.a o.b.v o.l.v o.m o.i okt p pag plm prof
     red resp s.v.p sr st t.a.v t.b.v t.g.v t.o.v t.w tel tv vgl vnl vs vz z.g z.g.a.n
     z.s.m zgn zg ziek jan feb mrt apr jun jul aug sep sept nov dec e.g i.e etc
-    """.split()
+    """.split()  # noqa: SIM905
 )
 
 _QUOTES_CLOSE = "\"'’”»)]"
@@ -47,6 +47,17 @@ def _is_abbreviation(text: str, dot: int) -> bool:
         return True
     # Dotted abbreviation not in the list ("a.s.r", "v.w.b").
     return bool(re.fullmatch(r"(?:\w{1,3}\.)+\w{1,3}", token)) and not token.isdigit()
+
+
+def _is_list_number(text: str, dot: int) -> bool:
+    """True for the dot of a list number at the start of a line ("  1. Grenzenwerk")."""
+    j = dot
+    while j > 0 and text[j - 1].isdigit():
+        j -= 1
+    if j == dot or dot - j > 3:
+        return False
+    line_start = text.rfind("\n", 0, j) + 1
+    return not text[line_start:j].strip()
 
 
 def _next_nonspace(text: str, pos: int, end: int) -> int:
@@ -135,7 +146,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
                     or following in "-–•*"
                     or text[nxt] == "\n"
                 )
-                is_abbrev = ch == "." and m.group(0) == "." and _is_abbreviation(text, i)
+                is_abbrev = (
+                    ch == "."
+                    and m.group(0) == "."
+                    and (_is_abbreviation(text, i) or _is_list_number(text, i))
+                )
                 if starts_new and not is_abbrev:
                     close(stop)
             elif at_boundary:

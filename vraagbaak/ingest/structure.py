@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 from ..types import Heading
 
-_MONTHS = (
-    "januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|december"
-)
+_MONTHS = "januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|december"
 _DATE = re.compile(rf"\b(\d{{1,2}})\s+({_MONTHS})\s+(\d{{4}})\b", re.IGNORECASE)
 _DATE_LINE = re.compile(rf"^\s*datum\s*:\s*(\d{{1,2}}\s+(?:{_MONTHS})\s+\d{{4}})", re.I | re.M)
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -87,7 +85,7 @@ def _is_title_line(line: str) -> bool:
         return False
     if not (s[0].isupper() or s[0].isdigit() or s[0] in "‘'\"“"):
         return False
-    if s[-1] in ".,;:…" or s.endswith(("...”", "...\"", "…”")) or "\t" in line:
+    if s[-1] in ".,;:…" or s.endswith(("...”", '..."', "…”")) or "\t" in line:
         return False
     if sum(c.isalnum() for c in s) < 3 or ". " in s:
         return False
@@ -97,7 +95,7 @@ def _is_title_line(line: str) -> bool:
 
 
 def _is_label_line(line: str) -> bool:
-    """"Datum: 8 mei 2018", "Bestellen: www…": a one-word label, not a title."""
+    """ "Datum: 8 mei 2018", "Bestellen: www…": a one-word label, not a title."""
     return bool(re.match(r"^\W*\w+:\s", line.strip()))
 
 
@@ -154,7 +152,9 @@ def classify_blocks(text: str) -> list[Block]:
         if num is not None and ok:
             last = num
         keep.append(ok)
-    numbered = sum(1 for b, k in zip(blocks, keep, strict=True) if k and b.heading and _numbering(b.heading))
+    numbered = sum(
+        1 for b, k in zip(blocks, keep, strict=True) if k and b.heading and _numbering(b.heading)
+    )
     out = []
     for b, ok in zip(blocks, keep, strict=True):
         if b.heading and _numbering(b.heading) and (not ok or numbered < 2):

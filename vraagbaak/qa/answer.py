@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..index.store import Index
-from ..types import Answer, Hit
+from ..types import Answer, Chunk, Hit
 from .search import Scores
 
 MAX_ANSWER_CHARS = 400
@@ -28,11 +28,13 @@ class AnswerSettings:
     w_dense: float = 1.0
     w_lexical: float = 0.35
     w_rank: float = 0.08
+    window: str = "next"
 
 
 @dataclass(frozen=True)
 class Candidate:
     chunk_id: int
+    index: int
     start: int
     end: int
     dense: float
@@ -41,7 +43,9 @@ class Candidate:
     score: float
 
 
-def lexical_coverage(question_terms: list[str], sentence_terms: set[str], idf: dict[str, float]) -> float:
+def lexical_coverage(
+    question_terms: list[str], sentence_terms: set[str], idf: dict[str, float]
+) -> float:
     """Share of the question's IDF weight whose terms occur in the sentence (0..1)."""
     qt = set(question_terms)
     if not qt:
@@ -66,7 +70,9 @@ def _idf(index: Index, terms: list[str]) -> dict[str, float]:
     return out
 
 
-def candidates(index: Index, question: str, hits: list[Hit], scores: Scores, cfg: AnswerSettings) -> list[Candidate]:
+def candidates(
+    index: Index, question: str, hits: list[Hit], scores: Scores, cfg: AnswerSettings
+) -> list[Candidate]:
     """Score every sentence of the top passages."""
     qterms = index.analyzer.terms(question)
     idf = _idf(index, qterms)
@@ -78,33 +84,49 @@ def candidates(index: Index, question: str, hits: list[Hit], scores: Scores, cfg
             continue
         for j, (s, e) in enumerate(c.sentences):
             text = c.text[s - c.start : e - c.start]
-            if sum(ch.isalnum() for ch in text) < 3:
+            if sum(ch.isalnum() for ch in text) < 3 or _is_heading(text, c):
                 continue
             dense = float(sims[j])
             lex = lexical_coverage(qterms, set(index.analyzer.terms(text)), idf)
             score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
-            out.append(Candidate(c.id, s, e, dense, lex, hit.rank, score))
+            out.append(Candidate(c.id, j, s, e, dense, lex, hit.rank, score))
     out.sort(key=lambda x: -x.score)
     return out
 
 
-def _extend(index: Index, cand: Candidate) -> tuple[int, int]:
-    """Extend a lead-in sentence ("…:" or very short) with the sentences that follow."""
+def _is_heading(sentence: str, chunk: Chunk) -> bool:
+    """A sentence that is the passage's section heading or document title: no answer."""
+    bare = sentence.strip().strip("#*").strip()
+    last = chunk.section.split(" › ")[-1] if chunk.section else None
+    return bare == last or bare == chunk.title
+
+
+def _extend(index: Index, cand: Candidate, window: str) -> tuple[int, int]:
+    """The answer span around the best sentence.
+
+    A lead-in ("…:") takes the list that follows; a question in the text ("…?") takes the
+    sentence that answers it; with ``window="next"`` the following sentence of the same
+    paragraph is added when the two fit in :data:`MAX_ANSWER_CHARS`.
+    """
     c = index.chunks[cand.chunk_id]
+    sents = c.sentences
     start, end = cand.start, cand.end
-    sents = list(c.sentences)
-    k = next((i for i, (s, _) in enumerate(sents) if s == cand.start), None)
-    if k is None:
-        return start, end
-    i = k + 1
-    while i < len(sents):
-        cur = c.text[start - c.start : end - c.start]
-        if not (cur.rstrip().endswith(":") or len(cur) < 60):
-            break
-        if sents[i][1] - start > MAX_ANSWER_CHARS:
-            break
-        end = sents[i][1]
-        i += 1
+    k = cand.index + 1
+
+    def gap_is_paragraph(a: int, b: int) -> bool:
+        return "\n\n" in c.text[a - c.start : b - c.start].replace(" ", "")
+
+    head = c.text[start - c.start : end - c.start].rstrip()
+    if head.endswith(":"):
+        while k < len(sents) and sents[k][1] - start <= MAX_ANSWER_CHARS:
+            end = sents[k][1]
+            k += 1
+    elif (
+        k < len(sents)
+        and sents[k][1] - start <= MAX_ANSWER_CHARS
+        and (head.endswith("?") or (window == "next" and not gap_is_paragraph(end, sents[k][0])))
+    ):
+        end = sents[k][1]
     if end - start > MAX_ANSWER_CHARS:  # a single long sentence: cut at a word boundary
         text = c.text[start - c.start : start - c.start + MAX_ANSWER_CHARS]
         cut = text.rfind(" ")
@@ -114,13 +136,21 @@ def _extend(index: Index, cand: Candidate) -> tuple[int, int]:
     return start, end
 
 
-def make_answer(index: Index, cand: Candidate, score: float) -> Answer:
+def make_answer(index: Index, cand: Candidate, score: float, *, window: str = "next") -> Answer:
+    """The answer for the chosen candidate, quoted exactly from its passage."""
     c = index.chunks[cand.chunk_id]
-    start, end = _extend(index, cand)
+    start, end = _extend(index, cand, window)
     return Answer(
-        text=c.text[start - c.start : end - c.start], source=c.source, start=start, end=end,
-        score=score, title=c.title, section=c.section, line=c.line + c.text[: start - c.start].count("\n"),
-        page=c.page, chunk_id=c.id,
+        text=c.text[start - c.start : end - c.start],
+        source=c.source,
+        start=start,
+        end=end,
+        score=score,
+        title=c.title,
+        section=c.section,
+        line=c.line + c.text[: start - c.start].count("\n"),
+        page=c.page,
+        chunk_id=c.id,
     )
 
 

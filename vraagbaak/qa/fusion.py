@@ -13,7 +13,9 @@ def ranks_of(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def rrf(score_lists: list[np.ndarray], *, k: float = 60.0, weights: list[float] | None = None) -> np.ndarray:
+def rrf(
+    score_lists: list[np.ndarray], *, k: float = 60.0, weights: list[float] | None = None
+) -> np.ndarray:
     """Reciprocal rank fusion: ``sum_i w_i / (k + rank_i)`` over the rankings.
 
     Args:
@@ -46,7 +48,9 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return (s - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(s)
 
 
-def weighted_sum(score_lists: list[np.ndarray], weights: list[float], *, norm: str = "zscore") -> np.ndarray:
+def weighted_sum(
+    score_lists: list[np.ndarray], weights: list[float], *, norm: str = "zscore"
+) -> np.ndarray:
     """Normalise each score list, then add them with weights."""
     f = zscore if norm == "zscore" else minmax
     out = np.zeros(len(score_lists[0]), dtype=np.float64)

@@ -41,7 +41,9 @@ class RetrievalSettings:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}. Currently {self.method!r}.")
+            raise InputError(
+                f"method must be one of {', '.join(METHODS)}. Currently {self.method!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ def clean_question(question: str, *, max_chars: int = 2000) -> str:
     q = "".join(ch if ch.isprintable() else " " for ch in str(question))
     q = " ".join(q.split())
     if not q:
-        raise InputError("The question is empty. Ask something, e.g. vraagbaak ask \"Wat is een Village Deal?\"")
+        raise InputError(
+            'The question is empty. Ask something, e.g. vraagbaak ask "Wat is een Village Deal?"'
+        )
     return q[:max_chars]
 
 
@@ -120,10 +124,12 @@ def score_all(
     terms = index.analyzer.terms(question)
     vocab = index.bm25.vocab_dict
     known = [t for t in terms if t in vocab]
-    if n <= EXACT_LIMIT or allowed is not None and int(allowed.sum()) <= EXACT_LIMIT:
+    if n <= EXACT_LIMIT or (allowed is not None and int(allowed.sum()) <= EXACT_LIMIT):
         ids = np.arange(n) if allowed is None else np.flatnonzero(allowed)
         lexical_all = (
-            np.asarray(index.bm25.get_scores(known), dtype=np.float64) if known and n else np.zeros(n)
+            np.asarray(index.bm25.get_scores(known), dtype=np.float64)
+            if known and n
+            else np.zeros(n)
         )
         lexical = lexical_all[ids]
     else:
@@ -133,7 +139,9 @@ def score_all(
         lexical_all = (
             np.asarray(index.bm25.get_scores(known), dtype=np.float64) if known else np.zeros(n)
         )
-        top_lex = np.argpartition(-lexical_all, min(over, n - 1))[:over] if known else []
+        top_lex: np.ndarray | list[int] = (
+            np.argpartition(-lexical_all, min(over, n - 1))[:over] if known else []
+        )
         cand.update(int(i) for i in top_lex if lexical_all[i] > 0)
         ids = np.array(sorted(cand), dtype=np.int64)
         if allowed is not None:
@@ -149,7 +157,11 @@ def score_all(
     else:
         dense = np.asarray(pv[ids] @ q, dtype=np.float64) if len(ids) else np.zeros(0)
         counts = off[ids + 1] - off[ids]
-        rows = np.concatenate([np.arange(off[c], off[c + 1]) for c in ids]) if len(ids) else np.zeros(0, dtype=np.int64)
+        rows = (
+            np.concatenate([np.arange(off[c], off[c + 1]) for c in ids])
+            if len(ids)
+            else np.zeros(0, dtype=np.int64)
+        )
         sent_sims = np.asarray(sv[rows] @ q, dtype=np.float64) if len(rows) else np.zeros(0)
         sent_off = np.concatenate([[0], np.cumsum(counts)])
     sentence = max_per_group(sent_sims, sent_off, empty=-1.0)
@@ -194,8 +206,11 @@ def rank(index: Index, scores: Scores, settings: RetrievalSettings, *, top_k: in
     order = np.argsort(-fused, kind="stable")[:top_k]
     return [
         Hit(
-            chunk=index.chunks[int(scores.ids[i])], score=float(fused[i]), rank=r,
-            dense=float(scores.dense[i]), lexical=float(scores.lexical[i]),
+            chunk=index.chunks[int(scores.ids[i])],
+            score=float(fused[i]),
+            rank=r,
+            dense=float(scores.dense[i]),
+            lexical=float(scores.lexical[i]),
         )
         for r, i in enumerate(order, 1)
     ]
