@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import IndexMissingError
 from .index.analysis import AnalysisSettings
@@ -13,15 +14,31 @@ from .index.encoders import Encoder, get_encoder
 from .index.store import BuildReport, Index, Progress, SourceInfo
 from .qa import abstain
 from .qa.answer import AnswerSettings, candidates, features, make_answer
-from .qa.search import RetrievalSettings, clean_question, rank, score_all
+from .qa.search import (
+    RetrievalSettings,
+    Scores,
+    bm25_scores,
+    check_sources,
+    clean_question,
+    rank,
+    score_all,
+    score_candidates,
+)
 from .settings import Settings, bundled_corpus
 from .types import Hit, Result
+
+if TYPE_CHECKING:
+    from .backends.milvus import MilvusBackend
 
 
 class Vraagbaak:
     """Ask questions of an index of Dutch documents.
 
     Construction only stores settings; the index and the encoder load on first use.
+
+    With ``Settings(backend="milvus", milvus_uri=...)``, :meth:`ingest` also copies the
+    index into Milvus, and :meth:`search`/:meth:`ask` take their candidate passages from
+    Milvus; their scores, texts and citations still come from the local index.
 
     >>> vb = Vraagbaak(Settings(index_dir=Path("/tmp/idx")))   # doctest: +SKIP
     >>> vb.ingest()                                             # doctest: +SKIP
@@ -39,6 +56,8 @@ class Vraagbaak:
         self.retrieval = retrieval or RetrievalSettings()
         self.answering = answering or AnswerSettings()
         self._index: Index | None = None
+        self._backend: MilvusBackend | None = None
+        self._checked: Index | None = None
         self._lock = threading.Lock()
 
     # -- index management ----------------------------------------------------
@@ -51,7 +70,14 @@ class Vraagbaak:
         analysis: AnalysisSettings | None = None,
         progress: Progress | None = None,
     ) -> BuildReport:
-        """Index ``paths`` (default: the bundled corpus). See :func:`vraagbaak.index.ingest`."""
+        """Index ``paths`` (default: the bundled corpus). See :func:`vraagbaak.index.ingest`.
+
+        With the Milvus backend, the index is then copied into Milvus (when Milvus does not
+        hold this very index already); a notice in the report says which.
+        """
+        backend = self.backend
+        if backend is not None:
+            backend.client  # noqa: B018 - fail on an unreachable Milvus before the work
         report = ingest(
             list(paths) if paths else [bundled_corpus()],
             self.settings,
@@ -61,14 +87,50 @@ class Vraagbaak:
         )
         with self._lock:
             self._index = None
+        self._sync_backend(report, progress)
         return report
 
     def remove(self, sources: Iterable[str]) -> BuildReport:
-        """Take sources out of the index."""
+        """Take sources out of the index (and out of Milvus, with the Milvus backend)."""
         report = remove_sources(sources, self.settings)
         with self._lock:
             self._index = None
+        self._sync_backend(report, None)
         return report
+
+    @property
+    def backend(self) -> MilvusBackend | None:
+        """The Milvus backend (connected on first use), or None for the local backend."""
+        if self.settings.backend != "milvus":
+            return None
+        with self._lock:
+            if self._backend is None:
+                from .backends.milvus import MilvusBackend
+
+                self._backend = MilvusBackend(
+                    self.settings.milvus_uri or "", token=self.settings.milvus_token
+                )
+            return self._backend
+
+    def close(self) -> None:
+        """Close the connection to Milvus, if one is open."""
+        with self._lock:
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+            self._checked = None
+
+    def _sync_backend(self, report: BuildReport, progress: Progress | None) -> None:
+        backend = self.backend
+        if backend is None:
+            return
+        ix = self.index
+        if backend.is_current(ix):
+            report.notices.append(f"Milvus at {backend.uri} already holds this index.")
+        else:
+            n = backend.sync(ix, progress=progress)
+            report.notices.append(f"Copied {n} passages into Milvus at {backend.uri}.")
+        self._checked = ix
 
     def has_index(self) -> bool:
         return index_exists(self.settings)
@@ -101,6 +163,25 @@ class Vraagbaak:
 
     # -- questions -----------------------------------------------------------
 
+    def _scores(self, ix: Index, question: str, sources: Iterable[str] | None) -> Scores:
+        """The candidates' scores: all from the local index, or candidates found by Milvus
+        (its dense and BM25 top-N) scored from the local index.
+
+        Milvus only proposes candidates, as FAISS and the BM25 top-N do in a large local
+        index; their scores (vectors and BM25) are vraagbaak's own, so fusion and the
+        calibrated abstention mean the same on both backends.
+        """
+        backend = self.backend
+        if backend is None:
+            return score_all(ix, self.encoder, question, sources=sources)
+        wanted = check_sources(ix, sources)
+        if self._checked is not ix:
+            backend.check(ix)
+            self._checked = ix
+        q = self.encoder.encode([question], is_query=True)[0]
+        ids, _ = backend.retrieve(q, question, sources=wanted)
+        return score_candidates(ix, q, ids, bm25_scores(ix, question)[ids])
+
     def search(
         self,
         question: str,
@@ -117,7 +198,7 @@ class Vraagbaak:
             else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
         )
         ix = self.index
-        scores = score_all(ix, self.encoder, q, sources=sources)
+        scores = self._scores(ix, q, sources)
         return rank(ix, scores, rs, top_k=top_k or self.settings.top_k)
 
     def ask(
@@ -138,7 +219,7 @@ class Vraagbaak:
             if method is None
             else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
         )
-        scores = score_all(ix, self.encoder, q, sources=sources)
+        scores = self._scores(ix, q, sources)
         k = top_k or self.settings.top_k
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)

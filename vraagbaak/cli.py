@@ -54,6 +54,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         kw["encoder"] = args.encoder
     if getattr(args, "top_k", None):
         kw["top_k"] = args.top_k
+    kw["backend"] = args.backend
+    kw["milvus_uri"] = args.uri or None
+    kw["milvus_token"] = args.milvus_token or None
     return Settings(**kw)
 
 
@@ -287,6 +290,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder",
         metavar="SPEC",
         help="'e5' (default, bundled multilingual-e5-small) or 'st:<name-or-path>'",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["local", "milvus"],
+        default="local",
+        help="search the index folder (local, default) or its copy in Milvus (milvus)",
+    )
+    p.add_argument(
+        "--uri",
+        metavar="URI",
+        default=os.environ.get("VRAAGBAAK_MILVUS_URI"),
+        help="with --backend milvus: a Milvus Lite file (./vraagbaak.db) or a server "
+        "(http://host:19530) (default: $VRAAGBAAK_MILVUS_URI)",
+    )
+    p.add_argument(
+        "--milvus-token",
+        metavar="TOKEN",
+        default=os.environ.get("VRAAGBAAK_MILVUS_TOKEN"),
+        help="credentials for a Milvus server, user:password or an API key "
+        "(default: $VRAAGBAAK_MILVUS_TOKEN)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

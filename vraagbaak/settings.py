@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import InputError
 
 DEFAULT_ENCODER = "e5"
+BACKENDS = ("local", "milvus")
 
 
 def default_index_dir() -> Path:
@@ -74,6 +75,11 @@ class Settings:
         top_k: passages returned by default.
         abstain_threshold: answer confidence below which vraagbaak says the sources do
             not answer (see README, "Abstention"). ``None`` uses the calibrated default.
+        backend: where questions are searched: ``local`` (the index folder) or ``milvus``
+            (a copy of it in Milvus; the index folder still supplies texts and citations).
+        milvus_uri: the Milvus to use with ``backend="milvus"``: a Milvus Lite file
+            (``./vraagbaak.db``) or a server (``http://host:19530``).
+        milvus_token: credentials for a Milvus server (``user:password`` or an API key).
     """
 
     index_dir: Path = field(default_factory=default_index_dir)
@@ -82,10 +88,23 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     top_k: int = 5
     abstain_threshold: float | None = None
+    backend: str = "local"
+    milvus_uri: str | None = None
+    milvus_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
+        if self.backend not in BACKENDS:
+            raise InputError(
+                f"backend must be one of {', '.join(BACKENDS)}. Currently {self.backend!r}."
+            )
+        if self.backend == "milvus" and not self.milvus_uri:
+            raise InputError(
+                "The milvus backend needs a URI: a Milvus Lite file (./vraagbaak.db) or a "
+                "server (http://host:19530).",
+                hint="Give it with --uri URI or $VRAAGBAAK_MILVUS_URI.",
+            )
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed."""

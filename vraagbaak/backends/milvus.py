@@ -20,13 +20,24 @@ collection: the union of the dense top-N and the BM25 top-N are the candidates; 
 passage and best-sentence similarities are computed exactly from the stored vectors, and
 the rankings are fused by :mod:`vraagbaak.qa.fusion` (``rrf``, ``hybrid``, ``dense``,
 ``bm25``), so every retrieval method means the same thing on both backends.
+
+:class:`vraagbaak.Vraagbaak` with ``Settings(backend="milvus")`` (the CLI's ``--backend
+milvus --uri URI``) takes only the candidates from Milvus (:meth:`MilvusBackend.retrieve`)
+and scores them from the local index (vectors and BM25,
+:func:`vraagbaak.qa.search.score_candidates`), so rankings, answers and the calibrated
+abstention are the local ones; the local index stays the source of texts and citations.
+:meth:`MilvusBackend.sync` records a fingerprint of the index it copied (as a collection
+property, after the last row), so a stale or half-written copy is refused
+(:meth:`MilvusBackend.check`) instead of citing wrong passages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +53,7 @@ from ..types import Chunk, Hit
 
 _PLAIN = re.compile(r"[a-z0-9]+")
 _MAX_VARCHAR = 65_535
+_META = "vraagbaak.meta"
 
 
 def milvus_term(term: str) -> str:
@@ -58,6 +70,24 @@ def milvus_term(term: str) -> str:
 def milvus_terms(analyzer: Analyzer, text: str) -> str:
     """The text Milvus indexes for ``text``: its analysed terms, space-joined."""
     return " ".join(milvus_term(t) for t in analyzer.terms(text))
+
+
+def index_fingerprint(index: Index) -> str:
+    """A digest of the index's files (from its manifest's checksums): equal fingerprints,
+    equal chunk ids, texts and vectors."""
+    sums = json.dumps(index.manifest.get("checksums", {}), sort_keys=True)
+    return hashlib.sha256(sums.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def _milvus_errors(uri: str) -> Iterator[None]:
+    """Turn pymilvus' errors (a lost server, a refused request) into one VraagbaakError."""
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        yield
+    except MilvusException as e:
+        raise VraagbaakError(f"Milvus at {uri} failed: {e.message}") from None
 
 
 @dataclass(frozen=True)
@@ -92,6 +122,7 @@ class MilvusBackend:
         self.candidates = candidates
         self._client: Any = None
         self._analyzer: Analyzer | None = None
+        self._loaded: set[str] = set()
 
     @property
     def passages(self) -> str:
@@ -115,13 +146,30 @@ class MilvusBackend:
                 kw = {"token": self.token} if self.token else {}
                 self._client = MilvusClient(self.uri, **kw)
             except Exception as e:  # pymilvus raises several unrelated types
-                raise VraagbaakError(f"Cannot connect to Milvus at {self.uri} ({e}).") from None
+                why = getattr(e, "message", None) or e
+                raise VraagbaakError(f"Cannot connect to Milvus at {self.uri} ({why}).") from None
         return self._client
+
+    @property
+    def ingest_hint(self) -> str:
+        return (
+            f"Copy the index into it with: vraagbaak --backend milvus --uri {self.uri} "
+            "ingest [PATH ...]"
+        )
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+            self._loaded.clear()
+
+    def _load(self, *names: str) -> None:
+        """Load collections into memory once per connection (Milvus Lite forgets it between
+        processes; on a server, loading a loaded collection does nothing)."""
+        for name in names:
+            if name not in self._loaded:
+                self.client.load_collection(name)
+                self._loaded.add(name)
 
     # -- writing -------------------------------------------------------------
 
@@ -130,21 +178,23 @@ class MilvusBackend:
 
         Returns:
             The number of passages written.
+
+        Raises:
+            VraagbaakError: Milvus cannot be reached or refuses the data.
         """
+        c = self.client
+        with _milvus_errors(self.uri):
+            return self._sync(c, index, batch=batch, progress=progress)
+
+    def _sync(self, c: Any, index: Index, *, batch: int, progress: Progress | None) -> int:
         from pymilvus import DataType, Function, FunctionType
 
-        c = self.client
         dim = int(index.manifest["encoder"]["dim"])
         for name in (self.passages, self.sentences):
             if c.has_collection(name):
                 c.drop_collection(name)
 
-        s = c.create_schema(
-            auto_id=False,
-            description=json.dumps(
-                {"encoder": index.manifest["encoder"], "analysis": index.manifest["analysis"]}
-            ),
-        )
+        s = c.create_schema(auto_id=False, description="vraagbaak passages")
         s.add_field("id", DataType.INT64, is_primary=True)
         s.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
         s.add_field(
@@ -168,7 +218,10 @@ class MilvusBackend:
         ip = c.prepare_index_params()
         ip.add_index("vec", index_type="AUTOINDEX", metric_type="IP")
         ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        c.create_collection(self.passages, schema=s, index_params=ip)
+        # Milvus Lite builds indexes at once and cannot report their state: don't wait.
+        wait = not self.uri.endswith(".db")
+        c.create_collection(self.passages, schema=s)
+        c.create_index(self.passages, ip, sync=wait)
 
         s2 = c.create_schema(auto_id=False)
         s2.add_field("id", DataType.INT64, is_primary=True)
@@ -176,7 +229,8 @@ class MilvusBackend:
         s2.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
         ip2 = c.prepare_index_params()
         ip2.add_index("vec", index_type="AUTOINDEX", metric_type="IP")
-        c.create_collection(self.sentences, schema=s2, index_params=ip2)
+        c.create_collection(self.sentences, schema=s2)
+        c.create_index(self.sentences, ip2, sync=wait)
 
         analyzer = index.analyzer
         pv, sv, off = index.passage_vectors, index.sentence_vectors, index.sent_offsets
@@ -209,79 +263,153 @@ class MilvusBackend:
                 c.insert(self.sentences, srows)
             if progress:
                 progress("milvus", min(n, a + batch), n)
-        c.load_collection(self.passages)
-        c.load_collection(self.sentences)
+        self._loaded.clear()
+        self._load(self.passages, self.sentences)
+        # Recorded last: a copy cut short has no fingerprint and counts as out of date.
+        meta = {
+            "encoder": index.manifest["encoder"],
+            "analysis": index.manifest["analysis"],
+            "fingerprint": index_fingerprint(index),
+        }
+        c.alter_collection_properties(self.passages, {_META: json.dumps(meta)})
+        self._analyzer = None
         return n
+
+    def _description(self) -> dict[str, Any] | None:
+        """What :meth:`sync` recorded with the passages collection (``{}`` when it did not
+        finish), or None when there is no collection."""
+        c = self.client
+        with _milvus_errors(self.uri):
+            if not c.has_collection(self.passages):
+                return None
+            props = c.describe_collection(self.passages).get("properties") or {}
+        try:
+            info = json.loads(props.get(_META) or "{}")
+        except ValueError:
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def is_current(self, index: Index) -> bool:
+        """Whether the collections hold a complete copy of exactly ``index``."""
+        info = self._description()
+        return (
+            info is not None
+            and info.get("fingerprint") == index_fingerprint(index)
+            and self.count() == len(index.chunks)
+        )
+
+    def check(self, index: Index) -> None:
+        """Make sure the collections are a complete copy of ``index``.
+
+        Raises:
+            VraagbaakError: the collections are missing, or hold another (or a partly
+                copied) version of the index.
+        """
+        if self._description() is None:
+            raise VraagbaakError(
+                f"No vraagbaak collections in Milvus at {self.uri}.", hint=self.ingest_hint
+            )
+        if not self.is_current(index):
+            raise VraagbaakError(
+                f"The vraagbaak collections in Milvus at {self.uri} are out of date: they do "
+                f"not hold the index at {index.root.parent}.",
+                hint=self.ingest_hint,
+            )
 
     # -- reading -------------------------------------------------------------
 
     def _analyzer_for(self) -> Analyzer:
         if self._analyzer is None:
-            desc = self.client.describe_collection(self.passages).get("description") or "{}"
-            try:
-                analysis = json.loads(desc).get("analysis") or {}
-            except ValueError:
-                analysis = {}
+            analysis = (self._description() or {}).get("analysis") or {}
             self._analyzer = Analyzer(AnalysisSettings(**analysis))
         return self._analyzer
+
+    def retrieve(
+        self, query_vec: np.ndarray, question: str, *, sources: Iterable[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate passages for a question: Milvus' dense top-N and BM25 top-N.
+
+        Args:
+            query_vec: the question's embedding.
+            question: the question (analysed as the passages were).
+            sources: only passages of these sources.
+
+        Returns:
+            The candidates' chunk ids (ascending) and their BM25 scores (0 for candidates
+            only the dense search found).
+
+        Raises:
+            VraagbaakError: the collections do not exist, or Milvus fails.
+        """
+        c = self.client
+        with _milvus_errors(self.uri):
+            if not c.has_collection(self.passages):
+                raise VraagbaakError(
+                    f"No vraagbaak collections in Milvus at {self.uri}.", hint=self.ingest_hint
+                )
+            self._load(self.passages)
+            q = np.asarray(query_vec, dtype=np.float32)
+            flt = ""
+            if sources:
+                names = sorted(set(sources))
+                flt = "source in [" + ", ".join(json.dumps(s) for s in names) + "]"
+            dense_res = c.search(
+                self.passages,
+                data=[q.tolist()],
+                anns_field="vec",
+                limit=self.candidates,
+                filter=flt,
+                output_fields=["id"],
+                search_params={"metric_type": "IP"},
+            )[0]
+            lexical: dict[int, float] = {}
+            terms = milvus_terms(self._analyzer_for(), question)
+            if terms:
+                lex_res = c.search(
+                    self.passages,
+                    data=[terms],
+                    anns_field="sparse",
+                    limit=self.candidates,
+                    filter=flt,
+                    output_fields=["id"],
+                    search_params={"metric_type": "BM25"},
+                )[0]
+                # Milvus Lite reports BM25 as a negative distance, a server as a positive
+                # score; both list the best first, and only the order matters to the fusion.
+                for r in lex_res:
+                    lexical[int(r["id"])] = abs(float(r["distance"]))
+        ids = np.array(sorted({int(r["id"]) for r in dense_res} | set(lexical)), dtype=np.int64)
+        lex = np.array([lexical.get(i, 0.0) for i in ids.tolist()], dtype=np.float64)
+        return ids, lex
 
     def score(
         self, encoder: Encoder, question: str, *, sources: Iterable[str] | None = None
     ) -> tuple[Scores, dict[int, Chunk]]:
         """Dense, best-sentence and BM25 scores of the candidate passages (as
-        :func:`vraagbaak.qa.search.score_all` computes them), and the candidates' chunks.
+        :func:`vraagbaak.qa.search.score_all` computes them), and the candidates' chunks,
+        all from Milvus (no local index needed).
 
         Raises:
-            IndexMissingError-like VraagbaakError: the collections do not exist.
+            VraagbaakError: the collections do not exist, or Milvus fails.
         """
         c = self.client
-        if not c.has_collection(self.passages):
-            raise VraagbaakError(
-                f"No vraagbaak collections in Milvus at {self.uri}.",
-                hint="Copy an index into it with: vraagbaak milvus --uri URI sync",
-            )
         q = np.asarray(encoder.encode([question], is_query=True)[0], dtype=np.float32)
-        flt = ""
-        if sources:
-            names = sorted(set(sources))
-            flt = "source in [" + ", ".join(json.dumps(s) for s in names) + "]"
-        dense_res = c.search(
-            self.passages,
-            data=[q.tolist()],
-            anns_field="vec",
-            limit=self.candidates,
-            filter=flt,
-            output_fields=["id"],
-            search_params={"metric_type": "IP"},
-        )[0]
-        lexical: dict[int, float] = {}
-        terms = milvus_terms(self._analyzer_for(), question)
-        if terms:
-            lex_res = c.search(
-                self.passages,
-                data=[terms],
-                anns_field="sparse",
-                limit=self.candidates,
-                filter=flt,
-                output_fields=["id"],
-                search_params={"metric_type": "BM25"},
-            )[0]
-            # Milvus Lite reports BM25 as a negative distance, a server as a positive score;
-            # both list the best first, and only the order matters to the fusion.
-            for r in lex_res:
-                lexical[int(r["id"])] = abs(float(r["distance"]))
-        ids = np.array(sorted({int(r["id"]) for r in dense_res} | set(lexical)), dtype=np.int64)
+        ids, lex = self.retrieve(q, question, sources=sources)
         if len(ids) == 0:
             empty = np.zeros(0)
             return Scores(ids, empty, empty, empty, empty, np.zeros(1, dtype=np.int64), q), {}
-        rows = c.query(self.passages, ids=ids.tolist(), output_fields=["vec", "chunk"])
+        with _milvus_errors(self.uri):
+            self._load(self.sentences)
+            rows = c.query(self.passages, ids=ids.tolist(), output_fields=["vec", "chunk"])
+            srows = c.query(
+                self.sentences,
+                filter=f"chunk_id in {ids.tolist()}",
+                output_fields=["chunk_id", "vec"],
+            )
         by_id = {int(r["id"]): r for r in rows}
         chunks = {i: Chunk.from_dict(json.loads(by_id[i]["chunk"])) for i in ids.tolist()}
         pv = np.array([by_id[i]["vec"] for i in ids.tolist()], dtype=np.float32)
         dense = (pv @ q).astype(np.float64)
-        srows = c.query(
-            self.sentences, filter=f"chunk_id in {ids.tolist()}", output_fields=["chunk_id", "vec"]
-        )
         per: dict[int, list[tuple[int, list[float]]]] = {}
         for r in srows:
             per.setdefault(int(r["chunk_id"]), []).append((int(r["id"]), r["vec"]))
@@ -292,7 +420,6 @@ class MilvusBackend:
             (np.array(vecs, dtype=np.float32) @ q).astype(np.float64) if vecs else np.zeros(0)
         )
         sentence = max_per_group(sent_sims, sent_off, empty=-1.0)
-        lex = np.array([lexical.get(i, 0.0) for i in ids.tolist()], dtype=np.float64)
         return Scores(ids, dense, sentence, lex, sent_sims, sent_off, q), chunks
 
     def search(
@@ -316,5 +443,8 @@ class MilvusBackend:
 
     def count(self) -> int:
         """Passages in the collection."""
-        res = self.client.query(self.passages, filter="", output_fields=["count(*)"])
+        c = self.client
+        with _milvus_errors(self.uri):
+            self._load(self.passages)
+            res = c.query(self.passages, filter="", output_fields=["count(*)"])
         return int(res[0]["count(*)"])

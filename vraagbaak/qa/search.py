@@ -121,32 +121,56 @@ def score_all(
     n = len(index.chunks)
     q = encoder.encode([question], is_query=True)[0]
     allowed = _allowed_mask(index, sources)
-    terms = index.analyzer.terms(question)
-    vocab = index.bm25.vocab_dict
-    known = [t for t in terms if t in vocab]
+    lexical_all = bm25_scores(index, question)
     if n <= EXACT_LIMIT or (allowed is not None and int(allowed.sum()) <= EXACT_LIMIT):
         ids = np.arange(n) if allowed is None else np.flatnonzero(allowed)
-        lexical_all = (
-            np.asarray(index.bm25.get_scores(known), dtype=np.float64)
-            if known and n
-            else np.zeros(n)
-        )
         lexical = lexical_all[ids]
     else:
         over = candidates if allowed is None else candidates * 10
         _, dense_ids = index.faiss_index.search(q.reshape(1, -1), min(n, over))
         cand = set(int(i) for i in dense_ids[0] if i >= 0)
-        lexical_all = (
-            np.asarray(index.bm25.get_scores(known), dtype=np.float64) if known else np.zeros(n)
-        )
         top_lex: np.ndarray | list[int] = (
-            np.argpartition(-lexical_all, min(over, n - 1))[:over] if known else []
+            np.argpartition(-lexical_all, min(over, n - 1))[:over] if lexical_all.any() else []
         )
         cand.update(int(i) for i in top_lex if lexical_all[i] > 0)
         ids = np.array(sorted(cand), dtype=np.int64)
         if allowed is not None:
             ids = ids[allowed[ids]]
         lexical = lexical_all[ids]
+    return score_candidates(index, q, ids, lexical)
+
+
+def bm25_scores(index: Index, question: str) -> np.ndarray:
+    """The BM25 score of every passage for ``question`` (zeros when no term is known).
+
+    The work is proportional to the postings of the question's terms, not to the number
+    of passages.
+    """
+    n = len(index.chunks)
+    vocab = index.bm25.vocab_dict
+    known = [t for t in index.analyzer.terms(question) if t in vocab]
+    if not known or not n:
+        return np.zeros(n)
+    return np.asarray(index.bm25.get_scores(known), dtype=np.float64)
+
+
+def score_candidates(
+    index: Index, query_vec: np.ndarray, ids: np.ndarray, lexical: np.ndarray
+) -> Scores:
+    """Dense and best-sentence scores of chosen candidates, from the index's vectors.
+
+    The shared half of scoring: the candidates come from the local index
+    (:func:`score_all`) or from another backend (e.g. Milvus); the passage and sentence
+    similarities are always computed exactly from ``index``.
+
+    Args:
+        index: the index whose chunk ids ``ids`` are.
+        query_vec: the question's embedding.
+        ids: the candidates' chunk ids, ascending.
+        lexical: their BM25 scores, aligned with ``ids``.
+    """
+    q = query_vec
+    n = len(index.chunks)
     pv = index.passage_vectors
     off = index.sent_offsets
     sv = index.sentence_vectors
@@ -168,18 +192,31 @@ def score_all(
     return Scores(ids, dense, sentence, lexical, sent_sims, sent_off, q)
 
 
-def _allowed_mask(index: Index, sources: Iterable[str] | None) -> np.ndarray | None:
+def check_sources(index: Index, sources: Iterable[str] | None) -> list[str] | None:
+    """The requested sources as a list (``None`` for all), each checked to be indexed.
+
+    Raises:
+        InputError: a requested source is not in the index.
+    """
     if not sources:
         return None
-    wanted = set(sources)
+    wanted = list(dict.fromkeys(sources))
     known = {s.source for s in index.sources}
-    unknown = wanted - known
+    unknown = set(wanted) - known
     if unknown:
         raise InputError(
             f"Not in the index: {', '.join(sorted(unknown))}.",
             hint="See what is indexed with: vraagbaak sources",
         )
-    return np.array([c.source in wanted for c in index.chunks], dtype=bool)
+    return wanted
+
+
+def _allowed_mask(index: Index, sources: Iterable[str] | None) -> np.ndarray | None:
+    wanted = check_sources(index, sources)
+    if wanted is None:
+        return None
+    keep = set(wanted)
+    return np.array([c.source in keep for c in index.chunks], dtype=bool)
 
 
 def fuse(scores: Scores, settings: RetrievalSettings) -> np.ndarray:
