@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -58,9 +57,6 @@ def _progress(label: str) -> tuple[Any, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    # OpenMP threads that spin while they wait make one-query encodes 5-10x slower on a
-    # busy machine (measured: docs/evaluation.md); only applies before the encoder loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .api import Vraagbaak
     from .cli import _progress_bar, _settings
     from .evaluation import check_methods, load_eval, load_for_index, prepare_squad_index, run_eval
