@@ -70,6 +70,11 @@ def code_versions() -> dict[str, int]:
     return {"format": FORMAT_VERSION, "chunker": CHUNKER_VERSION, "analysis": ANALYSIS_VERSION}
 
 
+def sentence_input(chunk: Chunk, start: int, end: int) -> str:
+    """The text a sentence is embedded as: the document title gives it context."""
+    return f"{chunk.title}\n{chunk.text[start - chunk.start : end - chunk.start]}"
+
+
 def import_bm25s() -> Any:
     """Import bm25s, keeping its import-time DEBUG logging out of our output."""
     import bm25s
@@ -401,7 +406,7 @@ def build_generation(
 
     dim = encoder.dim
     passage_texts = [passage_input(c) for c in chunks]
-    sentence_texts = [c.text[s - c.start : e - c.start] for c in chunks for s, e in c.sentences]
+    sentence_texts = [sentence_input(c, s, e) for c in chunks for s, e in c.sentences]
     total = len(passage_texts) + len(sentence_texts)
     done = 0
 

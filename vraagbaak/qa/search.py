@@ -37,7 +37,7 @@ class RetrievalSettings:
     w_dense: float = 1.0
     w_sentence: float = 1.0
     w_lexical: float = 1.0
-    fusion: str = "rrf"
+    fusion: str = "zscore"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -1,0 +1,165 @@
+"""Fit the abstention model: when do the sources answer a question?
+
+Positives are questions asked of documents that answer them; negatives are the same kind
+of questions asked of documents that do not:
+
+- XQuAD-nl questions on the XQuAD-nl index (positive), and on the same index with the
+  question's own article filtered out (negative: same style, same kind of text, no answer);
+- the sample questions on the bundled corpus (positive when answerable) and on the XQuAD-nl
+  index (negative); XQuAD-nl questions on the bundled corpus (negative).
+
+A logistic regression (class-balanced, fitted by Newton's method) over the evidence that
+:func:`vraagbaak.qa.answer.features` extracts gives a probability; vraagbaak abstains below
+0.5. The fitted coefficients go to ``vraagbaak/data/abstention.json``.
+
+Usage:
+    python bench/calibrate_abstention.py [--cache DIR] [--limit N] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vraagbaak import Settings, Vraagbaak
+from vraagbaak.qa.answer import candidates, features
+from vraagbaak.qa.search import rank, score_all
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+OUT = ROOT / "vraagbaak" / "data" / "abstention.json"
+
+
+def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], Path]:
+    """Write each paragraph as a document; return (question, article, source) triples."""
+    data = json.loads(path.read_text("utf-8"))["data"]
+    dest.mkdir(parents=True, exist_ok=True)
+    qs = []
+    for art in data:
+        title = art["title"]
+        for i, para in enumerate(art["paragraphs"]):
+            name = f"{''.join(c if c.isalnum() else '_' for c in title)}_{i:02d}.txt"
+            f = dest / name
+            text = f"{title}\n\n{para['context']}"
+            if not f.exists() or f.read_text("utf-8") != text:
+                f.write_text(text, "utf-8")
+            for qa in para["qas"]:
+                qs.append((qa["question"], title, f"{dest.name}/{name}"))
+    return qs, dest
+
+
+def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.ndarray:
+    ix = vb.index
+    scores = score_all(ix, vb.encoder, question, sources=sources)
+    pool = rank(ix, scores, vb.retrieval, top_k=vb.answering.passages)
+    cands = candidates(ix, question, pool, scores, vb.answering)
+    return features(scores, cands[0] if cands else None, pool[0].score if pool else 0.0)
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 50
+) -> tuple[np.ndarray, float]:
+    """Class-balanced L2 logistic regression by Newton's method; returns (coef, intercept)
+    on the original feature scale."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    beta = np.zeros(z.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-z @ beta))
+        grad = z.T @ (w * (p - y)) + l2 * np.r_[beta[:-1], 0]
+        h = (z * (w * p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(beta))
+        beta -= np.linalg.solve(h, grad)
+    coef = beta[:-1] / sd
+    intercept = beta[-1] - float((beta[:-1] * mu / sd).sum())
+    return coef, intercept
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-calibration"))
+    ap.add_argument("--limit", type=int, default=600, help="XQuAD questions to use (sampled)")
+    ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    cache = args.cache / "emb"
+    corpus = Vraagbaak(Settings(index_dir=args.cache / "corpus", cache_dir=cache))
+    corpus.ingest([ROOT / "corpus"])
+    xq_qs, folder = squad_folder(
+        SHARED / "data/external/xquad-nl/xquad.nl.json", args.cache / "xquad"
+    )
+    xq = Vraagbaak(Settings(index_dir=args.cache / "xquad-index", cache_dir=cache))
+    xq.ingest([folder])
+    by_article: dict[str, list[str]] = {}
+    for s in xq.index.sources:
+        by_article.setdefault(s.source.rsplit("_", 1)[0], []).append(s.source)
+    random.seed(13)
+    sample = random.sample(xq_qs, min(args.limit, len(xq_qs)))
+    sample_qs = [
+        json.loads(line)
+        for line in (SHARED / "eval/questions.jsonl").read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+
+    xs, ys, groups = [], [], []
+    for q, _title, src in sample:
+        art = src.rsplit("_", 1)[0]
+        others = [s for a, ss in by_article.items() if a != art for s in ss]
+        xs.append(row(xq, q))
+        ys.append(1)
+        groups.append("xquad+")
+        xs.append(row(xq, q, others))
+        ys.append(0)
+        groups.append("xquad-other-articles")
+    for q, _t, _s in sample[:200]:
+        xs.append(row(corpus, q))
+        ys.append(0)
+        groups.append("xquad-on-corpus")
+    for d in sample_qs:
+        xs.append(row(corpus, d["question"]))
+        ys.append(int(d["answerable"]))
+        groups.append("sample" + ("+" if d["answerable"] else "-"))
+        xs.append(row(xq, d["question"]))
+        ys.append(0)
+        groups.append("sample-on-xquad")
+    x, y = np.array(xs), np.array(ys, dtype=np.float64)
+    coef, intercept = fit_logistic(x, y)
+    p = 1 / (1 + np.exp(-(x @ coef + intercept)))
+    print(f"{len(y)} examples ({int(y.sum())} positive) in {time.perf_counter() - t0:.0f} s")
+    for g in sorted(set(groups)):
+        m = np.array([gg == g for gg in groups])
+        want = y[m][0]
+        acc = float(((p[m] >= 0.5) == (want == 1)).mean())
+        print(
+            f"  {g:24s} n={int(m.sum()):4d}  correct at 0.5: {acc:.3f}  "
+            f"median p={np.median(p[m]):.3f}"
+        )
+    model = {
+        "features": [
+            "top_passage_dense",
+            "top_sentence_dense",
+            "answer_dense",
+            "answer_lexical_coverage",
+            "log1p_top_bm25",
+        ],
+        "coef": [round(float(c), 6) for c in coef],
+        "intercept": round(float(intercept), 6),
+        "threshold": 0.5,
+        "fitted_on": {g: int(sum(1 for gg in groups if gg == g)) for g in sorted(set(groups))},
+        "created": time.strftime("%Y-%m-%d"),
+    }
+    print(json.dumps(model, indent=1))
+    if args.write:
+        OUT.write_text(json.dumps(model, indent=1) + "\n", "utf-8")
+        print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
