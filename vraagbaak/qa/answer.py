@@ -127,7 +127,10 @@ def _extend(index: Index, cand: Candidate, window: str) -> tuple[int, int]:
         while k < len(sents) and sents[k][1] - start <= MAX_ANSWER_CHARS:
             end = sents[k][1]
             k += 1
-    elif (nxt and head.endswith("?")) or (window in ("next", "both") and nxt and not gap_is_paragraph(end, sents[k][0])):
+    elif nxt and (
+        head.endswith("?")
+        or (window in ("next", "both") and not gap_is_paragraph(end, sents[k][0]))
+    ):
         end = sents[k][1]
     p = cand.index - 1
     if (
