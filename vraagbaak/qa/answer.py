@@ -91,12 +91,36 @@ def candidates(
             text = c.text[s - c.start : e - c.start]
             if sum(ch.isalnum() for ch in text) < 3 or _is_heading(text, c):
                 continue
+            header = _table_header(c, s, e)
+            if header == (s, e):  # a table's header row names columns; it answers nothing
+                continue
+            context = text
+            if header is not None:
+                context = f"{c.text[header[0] - c.start : header[1] - c.start]} {text}"
             dense = float(sims[j])
-            lex = lexical_coverage(qterms, set(index.analyzer.terms(text)), idf)
+            lex = lexical_coverage(qterms, set(index.analyzer.terms(context)), idf)
             score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
             out.append(Candidate(c.id, j, s, e, dense, lex, hit.rank, score))
     out.sort(key=lambda x: -x.score)
     return out
+
+
+def _table_header(chunk: Chunk, start: int, end: int) -> tuple[int, int] | None:
+    """For a row of a tab-separated table, the span of the table's first (header) row."""
+    text = chunk.text
+    if "\t" not in text[start - chunk.start : end - chunk.start]:
+        return None
+    pos = start - chunk.start
+    while pos > 0:
+        prev_end = pos - 1  # the newline before this line
+        prev_start = text.rfind("\n", 0, prev_end) + 1
+        if prev_end <= prev_start or "\t" not in text[prev_start:prev_end]:
+            break
+        pos = prev_start
+    lines = text[pos:].split("\n")
+    if len(lines) < 2 or "\t" not in lines[1]:
+        return None  # a single tabbed line is no table
+    return chunk.start + pos, chunk.start + pos + len(lines[0])
 
 
 def _is_heading(sentence: str, chunk: Chunk) -> bool:

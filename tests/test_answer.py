@@ -1,0 +1,67 @@
+"""Answer extraction and abstention: exact offsets, honest abstention, English questions."""
+
+import pytest
+
+from vraagbaak import Vraagbaak
+from vraagbaak.qa.answer import MAX_ANSWER_CHARS, _table_header, lexical_coverage
+from vraagbaak.types import Chunk
+
+
+def test_answer_is_an_exact_short_quote(vb: Vraagbaak) -> None:
+    r = vb.ask("Wat is voor een wethouder de grootste valkuil?")
+    assert not r.abstained and r.answer is not None
+    a = r.answer
+    assert vb.index.source_text(a.source)[a.start : a.end] == a.text
+    assert len(a.text) <= MAX_ANSWER_CHARS
+    assert "grootste valkuil" in a.text
+    assert any(h.chunk.id == a.chunk_id for h in r.hits)
+    assert a.line == vb.index.source_text(a.source).count("\n", 0, a.start) + 1
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Wat is de hoofdstad van Australië?",
+        "Welke voetbalclub won in 2018 de Eredivisie?",
+        "Hoe laat vertrekt de trein naar Parijs?",
+        "qwerty zxcvb asdfgh",
+    ],
+)
+def test_off_topic_and_nonsense_questions_abstain(vb: Vraagbaak, question: str) -> None:
+    r = vb.ask(question)
+    assert r.abstained and r.answer is None
+    assert r.hits  # the nearest passages are still shown, as weak
+    assert r.confidence < 0.5
+
+
+def test_english_question_over_dutch_sources(vb: Vraagbaak) -> None:
+    r = vb.ask("Which municipality started the Op Koers project?")
+    assert r.answer is not None
+    assert "Op Koers" in r.answer.text or "Houten" in r.answer.text
+
+
+def test_threshold_can_be_changed(vb: Vraagbaak) -> None:
+    q = "Wat is de Teylingse Ton?"
+    assert vb.ask(q).answer is not None
+    assert vb.ask(q, min_confidence=1.01).abstained
+    assert vb.ask("Wat is de hoofdstad van Australië?", min_confidence=0.0).answer is not None
+
+
+def test_table_row_is_scored_with_its_header() -> None:
+    t = "Overzicht.\nGemeente\tWethouder\nSoest\tAdriani\nOmmen\tScheele"
+    c = Chunk(0, "s", "t", None, 10, 10 + len(t), t, 1)
+
+    def header(row: str) -> str | None:
+        i = t.index(row)
+        h = _table_header(c, 10 + i, 10 + i + len(row))
+        return None if h is None else t[h[0] - 10 : h[1] - 10]
+
+    assert header("Soest\tAdriani") == "Gemeente\tWethouder"
+    assert header("Gemeente\tWethouder") == "Gemeente\tWethouder"
+    assert header("Overzicht.") is None
+
+
+def test_lexical_coverage_weights_rare_terms() -> None:
+    idf = {"soest": 3.0, "wethouder": 0.5}
+    assert lexical_coverage(["soest", "wethouder"], {"soest"}, idf) == pytest.approx(3.0 / 3.5)
+    assert lexical_coverage([], {"x"}, idf) == 0.0
