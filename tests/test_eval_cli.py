@@ -296,7 +296,7 @@ def test_real_encoder_figures_agree_on_the_bundled_corpus(
     corpus_index: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same agreement with the real e5 index of the bundled corpus (hybrid only)."""
-    from conftest import CORPUS
+    from tests.conftest import CORPUS
 
     texts = {f"corpus/{p.name}": p.read_text(encoding="utf-8")
              for p in sorted(CORPUS.glob("*.txt"))}

@@ -199,7 +199,7 @@ ASK_Q = "Hoeveel gemeenten doen mee aan de Village Deals?"
 TAB_QUESTIONS = (
     "Hoeveel gemeenten doen mee aan de Village Deals?",
     "Wat is de Teylingse Ton?",
-    "In welk jaar begon Houten met Op Koers?",
+    "Wat is voor een wethouder de grootste valkuil?",
 )
 
 

@@ -196,7 +196,8 @@ def print_result(result: Any, *, color: bool) -> None:
         text = c.text
         if ans is not None and ans.chunk_id == c.id:
             a0, a1 = ans.start - c.start, ans.end - c.start
-            text = text[:a0] + hl + text[a0:a1] + reset + text[a1:]
+            open_mark, close_mark = (hl, reset) if color else ("»", "«")
+            text = text[:a0] + open_mark + text[a0:a1] + close_mark + text[a1:]
         for line in text.strip().splitlines():
             if line.strip():
                 print(f"    {line.strip()}")
