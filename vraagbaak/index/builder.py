@@ -13,11 +13,11 @@ from pathlib import Path
 from ..errors import InputError, VraagbaakError
 from ..ingest.chunker import chunk_document
 from ..ingest.readers import discover, read_document
-from ..settings import Settings
+from ..settings import ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
 from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
-from .encoders import get_encoder
+from .encoders import Encoder, get_encoder
 from .store import (
     BuildReport,
     Index,
@@ -151,30 +151,59 @@ def ingest(
             report.seconds = time.perf_counter() - t0
             return report
 
-        gen = new_generation_dir(settings.index_dir)
-        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
-        try:
-            build_generation(
-                gen,
-                documents,
-                chunks_by_doc,
-                encoder=encoder,
-                encoder_spec=settings.encoder,
-                chunking=settings.chunking,
-                analysis=analysis,
-                cache=cache,
-                report=report,
-                progress=progress,
-                indexed_at={n: old_by_source[n].indexed_at for n in report.unchanged},
-            )
-            swap_in(settings.index_dir, gen)
-        except BaseException:
-            shutil.rmtree(gen, ignore_errors=True)
-            raise
-        finally:
-            cache.close()
+        _write_generation(
+            settings,
+            documents,
+            chunks_by_doc,
+            encoder=encoder,
+            encoder_spec=settings.encoder,
+            chunking=settings.chunking,
+            analysis=analysis,
+            report=report,
+            progress=progress,
+            indexed_at={n: old_by_source[n].indexed_at for n in report.unchanged},
+        )
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _write_generation(
+    settings: Settings,
+    documents: list[tuple[Document, str]],
+    chunks_by_doc: list[list[Chunk]],
+    *,
+    encoder: Encoder,
+    encoder_spec: str,
+    chunking: ChunkSettings,
+    analysis: AnalysisSettings,
+    report: BuildReport,
+    indexed_at: dict[str, str],
+    progress: Progress | None = None,
+) -> None:
+    """Build a new generation and make it live; on any failure remove it, so the previous
+    index stays live and intact."""
+    gen = new_generation_dir(settings.index_dir)
+    cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+    try:
+        build_generation(
+            gen,
+            documents,
+            chunks_by_doc,
+            encoder=encoder,
+            encoder_spec=encoder_spec,
+            chunking=chunking,
+            analysis=analysis,
+            cache=cache,
+            report=report,
+            progress=progress,
+            indexed_at=indexed_at,
+        )
+        swap_in(settings.index_dir, gen)
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    finally:
+        cache.close()
 
 
 def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
@@ -236,32 +265,17 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
         report = BuildReport(documents=len(keep), chunks=sum(len(c) for c in chunks_by_doc))
         report.removed = sorted(drop)
         report.unchanged = [s.source for s in keep]
-        from .encoders import get_encoder as _get
-
-        encoder = _get(old.encoder_spec)
-        gen = new_generation_dir(settings.index_dir)
-        cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
-        try:
-            from ..settings import ChunkSettings
-
-            build_generation(
-                gen,
-                documents,
-                chunks_by_doc,
-                encoder=encoder,
-                encoder_spec=old.encoder_spec,
-                chunking=ChunkSettings(**old.manifest["chunking"]),
-                analysis=AnalysisSettings(**old.manifest["analysis"]),
-                cache=cache,
-                report=report,
-                indexed_at={s.source: s.indexed_at for s in keep},
-            )
-            swap_in(settings.index_dir, gen)
-        except BaseException:
-            shutil.rmtree(gen, ignore_errors=True)
-            raise
-        finally:
-            cache.close()
+        _write_generation(
+            settings,
+            documents,
+            chunks_by_doc,
+            encoder=get_encoder(old.encoder_spec),
+            encoder_spec=old.encoder_spec,
+            chunking=ChunkSettings(**old.manifest["chunking"]),
+            analysis=AnalysisSettings(**old.manifest["analysis"]),
+            report=report,
+            indexed_at={s.source: s.indexed_at for s in keep},
+        )
     report.seconds = time.perf_counter() - t0
     return report
 
