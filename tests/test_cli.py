@@ -126,3 +126,15 @@ def test_index_built_with_other_encoder(
     assert code == 1
     assert "was built with encoder 'e5'" in err
     assert "Traceback" not in err
+
+
+def test_long_question_is_cut_with_a_notice(
+    corpus_index: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_q = "Wat is de Teylingse Ton? " + "blabla " * 1500
+    code, out, err = run(capsys, "--index", str(corpus_index.index_dir), "ask", "--json", long_q)
+    assert code == 0
+    d = json.loads(out)
+    assert len(d["question"]) == 2000
+    assert d["notices"] and "cut" in d["notices"][0]
+    assert "note: The question was cut" in err

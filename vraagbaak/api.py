@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,6 +183,10 @@ class Vraagbaak:
         ids, _ = backend.retrieve(q, question, sources=wanted)
         return score_candidates(ix, q, ids, bm25_scores(ix, question)[ids])
 
+    def _retrieval(self, method: str | None) -> RetrievalSettings:
+        """The retrieval settings, with another method when one is asked for."""
+        return self.retrieval if method is None else replace(self.retrieval, method=method)
+
     def search(
         self,
         question: str,
@@ -192,11 +197,7 @@ class Vraagbaak:
     ) -> list[Hit]:
         """The passages that best match ``question``."""
         q = clean_question(question)
-        rs = (
-            self.retrieval
-            if method is None
-            else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
-        )
+        rs = self._retrieval(method)
         ix = self.index
         scores = self._scores(ix, q, sources)
         return rank(ix, scores, rs, top_k=top_k or self.settings.top_k)
@@ -214,11 +215,7 @@ class Vraagbaak:
         plus the ranked passages."""
         q = clean_question(question)
         ix = self.index
-        rs = (
-            self.retrieval
-            if method is None
-            else RetrievalSettings(**{**self.retrieval.__dict__, "method": method})
-        )
+        rs = self._retrieval(method)
         scores = self._scores(ix, q, sources)
         k = top_k or self.settings.top_k
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
@@ -233,10 +230,14 @@ class Vraagbaak:
             if best is not None and conf >= limit
             else None
         )
+        notices: tuple[str, ...] = ()
+        if len(q) < len(" ".join(str(question).split())):
+            notices = (f"The question was cut to its first {len(q)} characters.",)
         return Result(
             question=q,
             hits=tuple(pool[:k]),
             answer=answer,
             abstained=answer is None,
+            notices=notices,
             confidence=conf,
         )

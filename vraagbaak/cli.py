@@ -158,6 +158,7 @@ def result_json(result: Any) -> dict[str, Any]:
         },
         "abstained": result.abstained,
         "confidence": round(result.confidence, 6),
+        "notices": list(result.notices),
     }
 
 
@@ -237,6 +238,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             else:
                 print(f"error: {e}", file=sys.stderr)
             continue
+        for note in result.notices:
+            print(f"note: {note}", file=sys.stderr)
         if args.json:
             print(json.dumps(result_json(result), ensure_ascii=False), flush=True)
         else:
