@@ -87,26 +87,35 @@ def embed_cached(
         ``(vectors, n_encoded)``: the vectors in order, and how many had to be encoded.
     """
     keys = [text_key(encoder_id, role, t) for t in texts]
-    have = cache.get_many(list(dict.fromkeys(keys)))
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    todo: dict[str, int] = {}
+    # Each distinct text is looked up (in slices) and encoded once, straight into ``out``;
+    # repeats are copied at the end. Nothing else grows with the corpus.
+    first: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []
     for i, k in enumerate(keys):
-        v = have.get(k)
-        if v is not None and v.shape[0] == dim:
-            out[i] = v
+        if k in first:
+            repeats.append((i, first[k]))
         else:
-            todo.setdefault(k, i)
-    missing = list(todo.items())
-    done: dict[str, np.ndarray] = {}
+            first[k] = i
+    unique = list(first.items())
+    missing: list[tuple[str, int]] = []
+    for b in range(0, len(unique), 2000):
+        part = unique[b : b + 2000]
+        have = cache.get_many([k for k, _ in part])
+        for k, i in part:
+            v = have.get(k)
+            if v is not None and v.shape[0] == dim:
+                out[i] = v
+            else:
+                missing.append((k, i))
     for b in range(0, len(missing), batch_size):
         batch = missing[b : b + batch_size]
         vecs = encode([texts[i] for _, i in batch])
-        new = {k: vecs[j] for j, (k, _) in enumerate(batch)}
-        cache.put_many(new)
-        done.update(new)
+        cache.put_many({k: vecs[j] for j, (k, _) in enumerate(batch)})
+        for j, (_, i) in enumerate(batch):
+            out[i] = vecs[j]
         if on_batch:
             on_batch(len(batch))
-    for i, k in enumerate(keys):
-        if k in done:
-            out[i] = done[k]
+    for i, f in repeats:
+        out[i] = out[f]
     return out, len(missing)
