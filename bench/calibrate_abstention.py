@@ -61,7 +61,7 @@ def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.nd
     scores = score_all(ix, vb.encoder, question, sources=sources)
     pool = rank(ix, scores, vb.retrieval, top_k=vb.answering.passages)
     cands = candidates(ix, question, pool, scores, vb.answering)
-    return features(scores, cands[0] if cands else None, pool[0].score if pool else 0.0)
+    return features(scores, cands[0] if cands else None)
 
 
 def fit_logistic(

@@ -36,3 +36,14 @@ def test_max_per_group_handles_empty_groups() -> None:
     vals = np.array([0.1, 0.5, 0.3, 0.9])
     offsets = np.array([0, 2, 2, 4])
     assert max_per_group(vals, offsets, empty=-1).tolist() == [0.5, -1, 0.9]
+
+
+def test_retrieval_settings_name_allowed_values() -> None:
+    from vraagbaak.errors import InputError
+    from vraagbaak.qa.answer import AnswerSettings
+    from vraagbaak.qa.search import RetrievalSettings
+
+    with pytest.raises(InputError, match="fusion must be one of zscore, minmax, rrf"):
+        RetrievalSettings(fusion="sum")
+    with pytest.raises(InputError, match="window must be one of"):
+        AnswerSettings(window="both")

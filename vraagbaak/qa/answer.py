@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ..index.store import Index
 from ..types import Answer, Chunk, Hit
 from .search import Scores
 
 MAX_ANSWER_CHARS = 400
+WINDOWS = ("next", "none")
+"""``next``: the answer sentence plus the next sentence of its paragraph; ``none``: alone."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class AnswerSettings:
     w_lexical: float = 0.144
     w_rank: float = 0.071
     window: str = "next"
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise InputError(
+                f"window must be one of {', '.join(WINDOWS)}. Currently {self.window!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -152,18 +161,9 @@ def _extend(index: Index, cand: Candidate, window: str) -> tuple[int, int]:
             end = sents[k][1]
             k += 1
     elif nxt and (
-        head.endswith("?")
-        or (window in ("next", "both") and not gap_is_paragraph(end, sents[k][0]))
+        head.endswith("?") or (window == "next" and not gap_is_paragraph(end, sents[k][0]))
     ):
         end = sents[k][1]
-    p = cand.index - 1
-    if (
-        window in ("prev", "both")
-        and p >= 0
-        and end - sents[p][0] <= MAX_ANSWER_CHARS
-        and not gap_is_paragraph(sents[p][1], start)
-    ):
-        start = sents[p][0]
     if end - start > MAX_ANSWER_CHARS:  # a single long sentence: cut at a word boundary
         text = c.text[start - c.start : start - c.start + MAX_ANSWER_CHARS]
         cut = text.rfind(" ")
@@ -191,7 +191,7 @@ def make_answer(index: Index, cand: Candidate, score: float, *, window: str = "n
     )
 
 
-def features(scores: Scores, best: Candidate | None, fused_top: float) -> np.ndarray:
+def features(scores: Scores, best: Candidate | None) -> np.ndarray:
     """The evidence the abstention model weighs (see :mod:`.abstain`)."""
     top_dense = float(scores.dense.max(initial=0.0))
     top_sent = float(scores.sentence.max(initial=0.0))

@@ -17,6 +17,7 @@ from .fusion import max_per_group, rrf, weighted_sum
 logger = logging.getLogger(__name__)
 
 METHODS = ("hybrid", "rrf", "bm25", "dense")
+FUSIONS = ("zscore", "minmax", "rrf")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class RetrievalSettings:
         w_dense: weight of the passage-embedding ranking in ``hybrid``.
         w_sentence: weight of the best-sentence embedding ranking in ``hybrid``.
         w_lexical: weight of the BM25 ranking in ``hybrid``.
+        fusion: how ``hybrid`` combines its three score lists: ``zscore`` (standardise and
+            add; the measured best), ``minmax`` (scale to 0..1 and add) or ``rrf``.
     """
 
     method: str = "hybrid"
@@ -43,6 +46,10 @@ class RetrievalSettings:
         if self.method not in METHODS:
             raise InputError(
                 f"method must be one of {', '.join(METHODS)}. Currently {self.method!r}."
+            )
+        if self.fusion not in FUSIONS:
+            raise InputError(
+                f"fusion must be one of {', '.join(FUSIONS)}. Currently {self.fusion!r}."
             )
 
 
