@@ -419,16 +419,16 @@ def build_generation(
     if progress:
         progress("embedding", 0, total)
     pvecs, n1 = embed_cached(
-        lambda t: encoder.encode(t), passage_texts, encoder_id=encoder.id, role="passage",
+        encoder.encode, passage_texts, encoder_id=encoder.id, role="passage",
         dim=dim, cache=cache, on_batch=tick,
     )
     svecs, n2 = embed_cached(
-        lambda t: encoder.encode(t), sentence_texts, encoder_id=encoder.id, role="passage",
+        encoder.encode, sentence_texts, encoder_id=encoder.id, role="passage",
         dim=dim, cache=cache, on_batch=tick,
     )
-    tick(len(passage_texts) + len(sentence_texts) - n1 - n2)  # cached and repeated texts
     report.encoded = n1 + n2
     report.reused = total - report.encoded
+    tick(report.reused)  # cached and repeated texts count as done too
 
     dense = choose_params(len(pvecs))
     dtype = vector_dtype(len(pvecs))
