@@ -17,6 +17,7 @@ Bad inputs tried (see ``BAD_FILES`` and the tests below):
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shlex
@@ -230,6 +231,14 @@ def _damage_file(gen: Path, name: str) -> None:
     p.write_bytes(bytes(data))
 
 
+def _drop_file(gen: Path, name: str) -> None:
+    """Remove a file and its checksum: what an index made before the file existed looks like."""
+    (gen / name).unlink()
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["checksums"][name]
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "changed chunks": lambda g: _damage_file(g, "chunks.jsonl"),
     "changed vectors": lambda g: _damage_file(g, "sentences.npy"),
@@ -238,6 +247,7 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
         (g / "manifest.json").read_bytes()[:200]
     ),
     "missing generation": lambda g: __import__("shutil").rmtree(g),
+    "file missing, as from an older version": lambda g: _drop_file(g, "passages.npy"),
 }
 
 

@@ -271,6 +271,13 @@ class Index:
                 hint=f"Use --encoder {manifest['encoder']['spec']}, or rebuild the index "
                 "with the new encoder: vraagbaak --encoder SPEC ingest",
             )
+        missing = [n for n in _CHECKED_FILES if n not in manifest.get("checksums", {})]
+        if missing:
+            raise IndexCorruptError(
+                f"The index at {index_dir} lacks {', '.join(missing)} (it was made by another "
+                "version of vraagbaak, or damaged).",
+                hint=rebuild,
+            )
         if verify:
             for name, digest in manifest.get("checksums", {}).items():
                 p = gen / name
@@ -302,23 +309,39 @@ class Index:
     def passage_vectors(self) -> np.ndarray:
         """The passage embeddings (memory-mapped), row i = chunk i."""
         if self._pass is None:
-            self._pass = np.load(self.root / "passages.npy", mmap_mode="r")
+            self._pass = self._load_vectors("passages.npy")
         return self._pass
 
     @property
     def sentence_vectors(self) -> np.ndarray:
         if self._sent is None:
-            self._sent = np.load(self.root / "sentences.npy", mmap_mode="r")
+            self._sent = self._load_vectors("sentences.npy")
         return self._sent
+
+    def _load_vectors(self, name: str) -> np.ndarray:
+        try:
+            return np.load(self.root / name, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise IndexCorruptError(
+                f"The index at {self.root.parent} is damaged: {name} cannot be read ({e}).",
+                hint=rebuild_hint(self.root.parent, self.manifest),
+            ) from None
 
     @property
     def bm25(self) -> Any:
         if self._bm25 is None:
             bm25s = import_bm25s()
 
-            self._bm25 = bm25s.BM25.load(
-                str(self.root / "bm25"), load_vocab=True, show_progress=False
-            )
+            try:
+                self._bm25 = bm25s.BM25.load(
+                    str(self.root / "bm25"), load_vocab=True, show_progress=False
+                )
+            except (OSError, ValueError, KeyError) as e:
+                raise IndexCorruptError(
+                    f"The index at {self.root.parent} is damaged: its BM25 index cannot be "
+                    f"read ({e}).",
+                    hint=rebuild_hint(self.root.parent, self.manifest),
+                ) from None
         return self._bm25
 
     def warm_up(self) -> None:
