@@ -89,6 +89,21 @@ def fit_logistic(
     return coef, intercept
 
 
+def report(p: np.ndarray, y: np.ndarray, groups: list[str]) -> dict[str, float]:
+    """Print and return, per group, the share handled right at the 0.5 threshold."""
+    correct = {}
+    for g in sorted(set(groups)):
+        m = np.array([gg == g for gg in groups])
+        want = y[m][0]
+        acc = float(((p[m] >= 0.5) == (want == 1)).mean())
+        correct[g] = round(acc, 3)
+        print(
+            f"  {g:24s} n={int(m.sum()):4d}  correct at 0.5: {acc:.3f}  "
+            f"median p={np.median(p[m]):.3f}"
+        )
+    return correct
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-calibration"))
@@ -153,16 +168,12 @@ def main() -> int:
         f"{int(train.sum())} training examples ({int(y[train].sum())} positive), "
         f"{int((~train).sum())} held out, in {time.perf_counter() - t0:.0f} s"
     )
-    correct = {}
-    for g in sorted(set(groups)):
-        m = np.array([gg == g for gg in groups])
-        want = y[m][0]
-        acc = float(((p[m] >= 0.5) == (want == 1)).mean())
-        correct[g] = round(acc, 3)
-        print(
-            f"  {g:24s} n={int(m.sum()):4d}  correct at 0.5: {acc:.3f}  "
-            f"median p={np.median(p[m]):.3f}"
-        )
+    correct = report(p, y, groups)
+    # The model for questions in another language: the same examples, dense features only.
+    n_dense = 3
+    d_coef, d_intercept = fit_logistic(x[train][:, :n_dense], y[train])
+    print("dense features only (questions in another language than the sources):")
+    d_correct = report(1 / (1 + np.exp(-(x[:, :n_dense] @ d_coef + d_intercept))), y, groups)
     model = {
         "features": [
             "top_passage_dense",
@@ -180,6 +191,11 @@ def main() -> int:
             if g in TRAIN_GROUPS
         },
         "correct_at_threshold": correct,
+        "dense_only": {
+            "coef": [round(float(c), 6) for c in d_coef],
+            "intercept": round(float(d_intercept), 6),
+            "correct_at_threshold": d_correct,
+        },
         "created": time.strftime("%Y-%m-%d"),
     }
     print(json.dumps(model, indent=1))

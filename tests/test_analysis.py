@@ -1,4 +1,13 @@
-from vraagbaak.index.analysis import AnalysisSettings, Analyzer, decompound, fold, light_stem
+import pytest
+
+from vraagbaak.index.analysis import (
+    AnalysisSettings,
+    Analyzer,
+    decompound,
+    fold,
+    light_stem,
+    looks_dutch,
+)
 
 
 def test_accent_folding_is_symmetric() -> None:
@@ -34,3 +43,19 @@ def test_steps_can_be_switched_off() -> None:
     assert plain.terms("De enquête") == ["de", "enquête"]
     snow = Analyzer(AnalysisSettings(stemmer="snowball", compounds=False))
     assert snow.terms("gemeenten") == snow.terms("gemeente")
+
+
+@pytest.mark.parametrize(
+    ("text", "dutch"),
+    [
+        ("Hoeveel raadsleden hebben de enquête ingevuld?", True),
+        ("Wie won Super Bowl XLIX?", True),
+        ("Wat is DECnet", True),
+        ("Which municipality started the Op Koers project?", False),
+        ("How many council members filled in the survey?", False),
+        ("What is a Village Deal?", False),
+        ("", True),
+    ],
+)
+def test_looks_dutch(text: str, dutch: bool) -> None:
+    assert looks_dutch(text) is dutch

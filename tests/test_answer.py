@@ -40,6 +40,28 @@ def test_english_question_over_dutch_sources(vb: Vraagbaak) -> None:
     assert "Op Koers" in r.answer.text or "Houten" in r.answer.text
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What do aldermen do to stimulate integrated working?",
+        "How often does the Op Koers team meet?",
+    ],
+)
+def test_english_question_sharing_no_words_is_answered(vb: Vraagbaak, question: str) -> None:
+    """Few words in common with the Dutch text: the meaning alone decides (dense model)."""
+    r = vb.ask(question)
+    assert r.answer is not None, r.confidence
+    assert r.answer.source == r.hits[0].chunk.source
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who is the prime minister of Canada?", "Who won the Tour de France in 1995?"],
+)
+def test_english_off_topic_question_abstains(vb: Vraagbaak, question: str) -> None:
+    assert vb.ask(question).abstained
+
+
 def test_threshold_can_be_changed(vb: Vraagbaak) -> None:
     q = "Wat is de Teylingse Ton?"
     assert vb.ask(q).answer is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import IndexMissingError
-from .index.analysis import AnalysisSettings
+from .index.analysis import AnalysisSettings, looks_dutch
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, get_encoder
 from .index.store import BuildReport, Index, Progress, SourceInfo
@@ -221,7 +221,7 @@ class Vraagbaak:
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
         best = cands[0] if cands else None
-        conf = abstain.confidence(features(scores, best))
+        conf = abstain.confidence(features(scores, best), lexical=looks_dutch(q))
         limit = abstain.threshold(
             min_confidence if min_confidence is not None else self.settings.abstain_threshold
         )

@@ -6,6 +6,11 @@ on questions whose answer is known to be in the index (positives) and the same q
 asked of unrelated documents (negatives), then stored in ``vraagbaak/data/abstention.json``.
 vraagbaak abstains when the confidence is below the threshold (default 0.5; change it with
 ``--min-confidence`` or ``Settings.abstain_threshold``).
+
+A question in another language than the sources (English over Dutch text) shares few
+words with them, so its lexical evidence says nothing about whether they answer it. Such
+questions are judged by a second model, fitted on the same examples with the dense
+(meaning) features only.
 """
 
 from __future__ import annotations
@@ -31,11 +36,20 @@ def model() -> dict[str, object]:
         return dict(_FALLBACK)
 
 
-def confidence(features: np.ndarray) -> float:
-    """The probability that the sources answer the question."""
+def confidence(features: np.ndarray, *, lexical: bool = True) -> float:
+    """The probability that the sources answer the question.
+
+    Args:
+        features: the evidence of :func:`.answer.features`.
+        lexical: whether words shared by question and text are evidence (False for a
+            question in another language than the sources: the dense-only model decides).
+    """
     m = model()
+    dense_only = m.get("dense_only")
+    if not lexical and isinstance(dense_only, dict):
+        m = dense_only
     coef = np.asarray(m["coef"], dtype=np.float64)
-    z = float(coef @ features + float(m["intercept"]))  # type: ignore[arg-type]
+    z = float(coef @ features[: len(coef)] + float(m["intercept"]))  # type: ignore[arg-type]
     return 1.0 / (1.0 + np.exp(-z))
 
 
