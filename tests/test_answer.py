@@ -1,9 +1,16 @@
 """Answer extraction and abstention: exact offsets, honest abstention, English questions."""
 
+import math
+
 import pytest
 
 from vraagbaak import Vraagbaak
-from vraagbaak.qa.answer import MAX_ANSWER_CHARS, _table_header, lexical_coverage
+from vraagbaak.qa.answer import (
+    MAX_ANSWER_CHARS,
+    _table_header,
+    lexical_coverage,
+    rarest_missing,
+)
 from vraagbaak.types import Chunk
 
 
@@ -67,6 +74,16 @@ def test_threshold_can_be_changed(vb: Vraagbaak) -> None:
     assert vb.ask(q).answer is not None
     assert vb.ask(q, min_confidence=1.01).abstained
     assert vb.ask("Wat is de hoofdstad van Australië?", min_confidence=0.0).answer is not None
+
+
+def test_rarest_missing_term() -> None:
+    idf = {"houten": 2.0, "burgemeester": 1.0}
+    n = 10
+    assert rarest_missing(["houten", "burgemeester"], {"burgemeester"}, idf, n) == pytest.approx(
+        2.0 / math.log(11)
+    )
+    assert rarest_missing(["houten"], {"houten", "x"}, idf, n) == 0.0
+    assert rarest_missing([], set(), idf, n) == 0.0
 
 
 def test_table_row_is_scored_with_its_header() -> None:

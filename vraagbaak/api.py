@@ -221,7 +221,7 @@ class Vraagbaak:
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
         best = cands[0] if cands else None
-        conf = abstain.confidence(features(scores, best), lexical=looks_dutch(q))
+        conf = abstain.confidence(features(ix, q, scores, best), lexical=looks_dutch(q))
         limit = abstain.threshold(
             min_confidence if min_confidence is not None else self.settings.abstain_threshold
         )

@@ -191,11 +191,63 @@ def make_answer(index: Index, cand: Candidate, score: float, *, window: str = "n
     )
 
 
-def features(scores: Scores, best: Candidate | None) -> np.ndarray:
-    """The evidence the abstention model weighs (see :mod:`.abstain`)."""
+FEATURES = (
+    "top_passage_dense",
+    "top_sentence_dense",
+    "answer_dense",
+    "answer_lexical_coverage",
+    "log1p_top_bm25",
+    "answer_passage_lexical_coverage",
+    "answer_rarest_missing",
+    "answer_passage_rarest_missing",
+)
+"""What :func:`features` returns, in order; the first three are the dense (meaning) ones."""
+
+
+def rarest_missing(
+    question_terms: list[str], terms: set[str], idf: dict[str, float], n: int
+) -> float:
+    """The IDF of the rarest question term that ``terms`` lack, as a share of the IDF of a
+    term no passage of the ``n`` contains (0..1; 0 when none is missing)."""
+    missing = [idf.get(t, 1.0) for t in set(question_terms) if t not in terms]
+    return max(missing) / math.log(1 + n) if missing else 0.0
+
+
+def features(
+    index: Index, question: str, scores: Scores, best: Candidate | None
+) -> np.ndarray:
+    """The evidence the abstention model weighs (see :mod:`.abstain`), named in
+    :data:`FEATURES`.
+
+    Besides how close the best passage, sentence and answer are in meaning and how much of
+    the question's weight the answer contains, it looks at what the answer lacks: a
+    question whose rarest word is missing from the answer and from its passage is often
+    about the right subject but asks something the text does not say.
+    """
     top_dense = float(scores.dense.max(initial=0.0))
     top_sent = float(scores.sentence.max(initial=0.0))
-    lex = best.lexical if best else 0.0
-    bdense = best.dense if best else 0.0
     top_bm25 = float(scores.lexical.max(initial=0.0))
-    return np.array([top_dense, top_sent, bdense, lex, math.log1p(top_bm25)], dtype=np.float64)
+    if best is None:
+        return np.array(
+            [top_dense, top_sent, 0.0, 0.0, math.log1p(top_bm25), 0.0, 1.0, 1.0],
+            dtype=np.float64,
+        )
+    qterms = index.analyzer.terms(question)
+    idf = _idf(index, qterms)
+    n = max(2, len(index.chunks))
+    c = index.chunks[best.chunk_id]
+    sentence = set(index.analyzer.terms(c.text[best.start - c.start : best.end - c.start]))
+    passage = set(index.analyzer.terms(c.text))
+    return np.array(
+        [
+            top_dense,
+            top_sent,
+            best.dense,
+            best.lexical,
+            math.log1p(top_bm25),
+            lexical_coverage(qterms, passage, idf),
+            rarest_missing(qterms, sentence, idf, n),
+            rarest_missing(qterms, passage, idf, n),
+        ],
+        dtype=np.float64,
+    )
