@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -100,3 +101,27 @@ def corpus_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def fake_settings(tmp_path: Path) -> Settings:
     return Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
+
+
+# A tiny SQuAD-style file: two articles, three paragraphs, four questions.
+MINI_SQUAD: dict[str, Any] = {"data": [
+    {"title": "Rivieren", "paragraphs": [
+        {"context": "De Rijn stroomt door Duitsland en Nederland en mondt uit in de Noordzee. "
+                    "Bij Lobith komt de rivier Nederland binnen.",
+         "qas": [{"id": "r1", "question": "Waar komt de Rijn Nederland binnen?",
+                  "answers": [{"text": "Lobith", "answer_start": 80}]},
+                 {"id": "r2", "question": "In welke zee mondt de Rijn uit?",
+                  "answers": [{"text": "de Noordzee", "answer_start": 60}]}]},
+        {"context": "De Maas ontspringt in Frankrijk op het plateau van Langres. Ze is "
+                    "ongeveer 925 kilometer lang.",
+         "qas": [{"id": "m1", "question": "Hoe lang is de Maas?",
+                  "answers": [{"text": "925 kilometer", "answer_start": 70}]}]},
+    ]},
+    {"title": "Bakken", "paragraphs": [
+        {"context": "Brood rijst doordat gist suikers omzet in koolzuurgas. Een warme plek "
+                    "versnelt het rijzen van het deeg.",
+         "qas": [{"id": "b1", "question": "Waarom rijst brood?",
+                  "answers": [{"text": "gist suikers omzet in koolzuurgas",
+                               "answer_start": 24}]}]},
+    ]},
+]}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import MINI_SQUAD
 from vraagbaak import cli
 
 
@@ -63,29 +64,6 @@ QUESTIONS = [
     {"id": "n1", "question": "Wat kost een treinkaartje naar Parijs?", "answerable": False,
      "evidence": []},
 ]
-
-SQUAD = {"data": [
-    {"title": "Rivieren", "paragraphs": [
-        {"context": "De Rijn stroomt door Duitsland en Nederland en mondt uit in de Noordzee. "
-                    "Bij Lobith komt de rivier Nederland binnen.",
-         "qas": [{"id": "r1", "question": "Waar komt de Rijn Nederland binnen?",
-                  "answers": [{"text": "Lobith", "answer_start": 80}]},
-                 {"id": "r2", "question": "In welke zee mondt de Rijn uit?",
-                  "answers": [{"text": "de Noordzee", "answer_start": 60}]}]},
-        {"context": "De Maas ontspringt in Frankrijk op het plateau van Langres. Ze is "
-                    "ongeveer 925 kilometer lang.",
-         "qas": [{"id": "m1", "question": "Hoe lang is de Maas?",
-                  "answers": [{"text": "925 kilometer", "answer_start": 70}]}]},
-    ]},
-    {"title": "Bakken", "paragraphs": [
-        {"context": "Brood rijst doordat gist suikers omzet in koolzuurgas. Een warme plek "
-                    "versnelt het rijzen van het deeg.",
-         "qas": [{"id": "b1", "question": "Waarom rijst brood?",
-                  "answers": [{"text": "gist suikers omzet in koolzuurgas",
-                               "answer_start": 24}]}]},
-    ]},
-]}
-
 
 # -- an independent scorer, from the eval README ----------------------------------------
 
@@ -217,12 +195,12 @@ def test_squad_figures_agree_with_ask_json_and_index_is_reused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     squad = tmp_path / "mini-squad.json"
-    squad.write_text(json.dumps(SQUAD, ensure_ascii=False), encoding="utf-8")
+    squad.write_text(json.dumps(MINI_SQUAD, ensure_ascii=False), encoding="utf-8")
     argv = ["--encoder", "fake:64", "eval", str(squad), "--json"]
     report = _eval_json(capsys, argv)
     assert report["kind"] == "squad" and report["build"]["documents"] == 3
     index = Path(report["index"])
-    paragraphs = [(a["title"], p) for a in SQUAD["data"] for p in a["paragraphs"]]
+    paragraphs = [(a["title"], p) for a in MINI_SQUAD["data"] for p in a["paragraphs"]]
     questions, gold = [], []
     for title, p in paragraphs:
         ask_source = next(  # the paragraph's document: the indexed source whose text holds it

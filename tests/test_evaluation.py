@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MINI_SQUAD
 from vraagbaak import InputError, Settings, Vraagbaak
 from vraagbaak.evaluation import (
     EvalQuestion,
@@ -139,34 +140,11 @@ def test_check_methods() -> None:
 
 # -- files --------------------------------------------------------------------------------
 
-SQUAD = {
-    "data": [
-        {"title": "Rivieren", "paragraphs": [
-            {"context": "De Rijn stroomt door Duitsland en Nederland en mondt uit in de Noordzee. "
-                        "Bij Lobith komt de rivier Nederland binnen.",
-             "qas": [{"id": "r1", "question": "Waar komt de Rijn Nederland binnen?",
-                      "answers": [{"text": "Lobith", "answer_start": 80}]}]},
-            {"context": "De Maas ontspringt in Frankrijk op het plateau van Langres. Ze is "
-                        "ongeveer 925 kilometer lang.",
-             "qas": [{"id": "m1", "question": "Hoe lang is de Maas?",
-                      "answers": [{"text": "925 kilometer", "answer_start": 70}]}]},
-        ]},
-        {"title": "Bakken", "paragraphs": [
-            {"context": "Brood rijst doordat gist suikers omzet in koolzuurgas. Een warme plek "
-                        "versnelt het rijzen van het deeg.",
-             "qas": [{"id": "b1", "question": "Waarom rijst brood?",
-                      "answers": [{"text": "gist suikers omzet in koolzuurgas",
-                                   "answer_start": 24}]}]},
-        ]},
-    ]
-}
-
-
 def test_load_squad_paragraphs_become_documents(tmp_path: Path) -> None:
     p = tmp_path / "mini.json"
-    p.write_text(json.dumps(SQUAD), encoding="utf-8")
+    p.write_text(json.dumps(MINI_SQUAD), encoding="utf-8")
     es = load_eval(p)
-    assert es.kind == "squad" and len(es.documents) == 3 and len(es.questions) == 3
+    assert es.kind == "squad" and len(es.documents) == 3 and len(es.questions) == 4
     q = es.questions[0]
     src, start, end = q.evidence[0]
     text = es.documents[src]
@@ -211,7 +189,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_squad_run_builds_once_and_scores(tmp_path: Path, fake_settings: Settings) -> None:
     p = tmp_path / "mini.json"
-    p.write_text(json.dumps(SQUAD), encoding="utf-8")
+    p.write_text(json.dumps(MINI_SQUAD), encoding="utf-8")
     es = load_eval(p)
     sub, named, first = prepare_squad_index(es, fake_settings)
     assert str(sub.index_dir).startswith(str(fake_settings.cache_dir))
@@ -221,7 +199,7 @@ def test_squad_run_builds_once_and_scores(tmp_path: Path, fake_settings: Setting
     report = run_eval(Vraagbaak(sub), named, methods=["bm25", "hybrid"])
     bm25 = report.method("bm25")
     assert [m.method for m in report.methods] == ["bm25", "hybrid"]
-    assert bm25.n_answerable == 3
+    assert bm25.n_answerable == 4
     # BM25 finds each paragraph: the questions share rare words with it
     assert bm25.recall[1] == 1.0 and bm25.mrr10 == 1.0
 
