@@ -3,7 +3,8 @@
 A small logistic model turns the retrieval evidence (see :func:`.answer.features`) into a
 confidence between 0 and 1. Its coefficients are fitted by ``bench/calibrate_abstention.py``
 on questions whose answer is known to be in the index (positives) and the same questions
-asked of unrelated documents (negatives), then stored in ``vraagbaak/data/abstention.json``.
+asked of documents without the answer: unrelated ones, and other paragraphs on the same
+subject (negatives); they are stored in ``vraagbaak/data/abstention.json``.
 vraagbaak abstains when the confidence is below the threshold (default 0.5; change it with
 ``--min-confidence`` or ``Settings.abstain_threshold``).
 
