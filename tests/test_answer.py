@@ -1,10 +1,11 @@
 """Answer extraction and abstention: exact offsets, honest abstention, English questions."""
 
 import math
+from pathlib import Path
 
 import pytest
 
-from vraagbaak import Vraagbaak
+from vraagbaak import Settings, Vraagbaak
 from vraagbaak.qa.answer import (
     MAX_ANSWER_CHARS,
     _table_header,
@@ -104,3 +105,23 @@ def test_lexical_coverage_weights_rare_terms() -> None:
     idf = {"soest": 3.0, "wethouder": 0.5}
     assert lexical_coverage(["soest", "wethouder"], {"soest"}, idf) == pytest.approx(3.0 / 3.5)
     assert lexical_coverage([], {"x"}, idf) == 0.0
+
+
+def test_a_question_in_the_text_is_no_answer_without_what_follows(
+    tmp_path: Path, fake_settings: Settings
+) -> None:
+    """A passage that ends in a question: the question itself is never the answer."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "armoede.txt").write_text(
+        "Armoede in Soest\n\nDe gemeente Soest helpt gezinnen met schulden via de "
+        "schuldhulpverlening. Het budget daarvoor is in 2023 verhoogd. Wat doet de gemeente "
+        "Soest tegen armoede onder gezinnen?\n",
+        encoding="utf-8",
+    )
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([docs])
+    r = vb.ask("Wat doet de gemeente Soest tegen armoede onder gezinnen?", min_confidence=0.0)
+    assert r.answer is not None
+    assert not r.answer.text.rstrip().endswith("?")
+    assert vb.index.source_text(r.answer.source)[r.answer.start : r.answer.end] == r.answer.text

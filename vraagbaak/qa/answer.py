@@ -100,6 +100,8 @@ def candidates(
             text = c.text[s - c.start : e - c.start]
             if sum(ch.isalnum() for ch in text) < 3 or _is_heading(text, c):
                 continue
+            if text.rstrip().endswith("?") and j == len(c.sentences) - 1:
+                continue  # a question in the text answers nothing without what follows it
             header = _table_header(c, s, e)
             if header == (s, e):  # a table's header row names columns; it answers nothing
                 continue
