@@ -1,17 +1,23 @@
-"""Fit the abstention model: when do the sources answer a question?
+"""Fit the abstention models: when do the sources answer a question?
 
 Positives are questions asked of documents that answer them; negatives are the same kind
-of questions asked of documents that do not:
+of questions asked of documents that do not. The Dutch model (all features) is fitted on
 
 - XQuAD-nl questions on the XQuAD-nl index (positive), and on the same index with the
   question's own article filtered out (negative: same style, same kind of text, no answer);
-- (held out, reported only) the same questions asked of the other paragraphs of their own
-  article: on topic, but the paragraph with the answer is left out. This is the hard case:
-  an unanswerable question about a subject the sources do discuss;
-- XQuAD-nl questions on the bundled corpus (negative).
+- XQuAD-nl questions on the bundled corpus (negative);
+- at a tenth of the weight, the same questions asked of only the other paragraphs of their
+  own article (negative, the hard case: on topic, but the paragraph with the answer is out).
 
-The sample questions (on the bundled corpus, and on the XQuAD-nl index as negatives) are
-held out: the script reports how the fitted model does on them, but does not fit on them.
+The cross-lingual model (dense features only) judges questions in another language than
+the sources. It is fitted the same way on ``bench/data/xquad-en.jsonl``: 96 XQuAD-nl
+questions (two per article) translated back into English for this project (the original
+English XQuAD is not available offline here), asked of the Dutch paragraphs.
+
+Held out, reported only: the sample questions (``../shared/eval/questions.jsonl``) and our
+English translations of them (``bench/data/sample-en.jsonl``), on the bundled corpus and,
+as negatives, on the XQuAD-nl index. XQuAD figures are two-fold cross-validated over
+articles.
 
 A logistic regression (class-balanced, fitted by Newton's method) over the evidence that
 :func:`vraagbaak.qa.answer.features` extracts gives a probability; vraagbaak abstains below
@@ -42,7 +48,7 @@ SHARED = ROOT.parent / "shared"
 OUT = ROOT / "vraagbaak" / "data" / "abstention.json"
 
 
-TRAIN_WEIGHTS = {
+DUTCH_WEIGHTS = {
     "xquad+": 1.0,
     "xquad-other-articles": 1.0,
     "xquad-on-corpus": 1.0,
@@ -50,14 +56,23 @@ TRAIN_WEIGHTS = {
     # but cost answerable questions (at a quarter, one more sample question abstained).
     "xquad-same-article": 0.1,
 }
+CROSS_WEIGHTS = {"xquad-en+": 1.0, "xquad-en-other-articles": 1.0, "xquad-en-on-corpus": 1.0}
 N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.answer.FEATURES)
+EN_XQUAD = ROOT / "bench" / "data" / "xquad-en.jsonl"
+EN_SAMPLE = ROOT / "bench" / "data" / "sample-en.jsonl"
 
 
-def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], Path]:
-    """Write each paragraph as a document; return (question, article, source) triples."""
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """Write each paragraph as a document; return (question, article, source) triples and
+    each question id's source."""
     data = json.loads(path.read_text("utf-8"))["data"]
     dest.mkdir(parents=True, exist_ok=True)
     qs = []
+    source_of = {}
     for art in data:
         title = art["title"]
         for i, para in enumerate(art["paragraphs"]):
@@ -68,7 +83,8 @@ def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], Pa
                 f.write_text(text, "utf-8")
             for qa in para["qas"]:
                 qs.append((qa["question"], title, f"{dest.name}/{name}"))
-    return qs, dest
+                source_of[qa["id"]] = f"{dest.name}/{name}"
+    return qs, source_of
 
 
 def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.ndarray:
@@ -136,9 +152,8 @@ def main() -> int:
     cache = args.cache / "emb"
     corpus = Vraagbaak(Settings(index_dir=args.cache / "corpus", cache_dir=cache))
     corpus.ingest([ROOT / "corpus"])
-    xq_qs, folder = squad_folder(
-        SHARED / "data/external/xquad-nl/xquad.nl.json", args.cache / "xquad"
-    )
+    folder = args.cache / "xquad"
+    xq_qs, source_of = squad_folder(SHARED / "data/external/xquad-nl/xquad.nl.json", folder)
     xq = Vraagbaak(Settings(index_dir=args.cache / "xquad-index", cache_dir=cache))
     xq.ingest([folder])
     by_article: dict[str, list[str]] = {}
@@ -146,11 +161,6 @@ def main() -> int:
         by_article.setdefault(s.source.rsplit("_", 1)[0], []).append(s.source)
     random.seed(13)
     sample = random.sample(xq_qs, min(args.limit, len(xq_qs)))
-    sample_qs = [
-        json.loads(line)
-        for line in (SHARED / "eval/questions.jsonl").read_text("utf-8").splitlines()
-        if line.strip()
-    ]
 
     xs, ys, groups, articles = [], [], [], []
 
@@ -160,62 +170,66 @@ def main() -> int:
         groups.append(group)
         articles.append(article)
 
+    def other_articles(art: str) -> list[str]:
+        return [s for a, ss in by_article.items() if a != art for s in ss]
+
     for q, _title, src in sample:
         art = src.rsplit("_", 1)[0]
-        others = [s for a, ss in by_article.items() if a != art for s in ss]
         add(row(xq, q), 1, "xquad+", art)
-        add(row(xq, q, others), 0, "xquad-other-articles", art)
+        add(row(xq, q, other_articles(art)), 0, "xquad-other-articles", art)
         siblings = [s for s in by_article[art] if s != src]
         if siblings:
             add(row(xq, q, siblings), 0, "xquad-same-article", art)
     for q, _t, src in sample[:200]:
         add(row(corpus, q), 0, "xquad-on-corpus", src.rsplit("_", 1)[0])
-    for d in sample_qs:
-        add(row(corpus, d["question"]), int(d["answerable"]),
-            "sample" + ("+" if d["answerable"] else "-"), "")
-        add(row(xq, d["question"]), 0, "sample-on-xquad", "")
+    for d in read_jsonl(EN_XQUAD):  # English questions over the Dutch paragraphs
+        q, art = str(d["question"]), source_of[str(d["id"])].rsplit("_", 1)[0]
+        add(row(xq, q), 1, "xquad-en+", art)
+        add(row(xq, q, other_articles(art)), 0, "xquad-en-other-articles", art)
+        add(row(corpus, q), 0, "xquad-en-on-corpus", art)
+    for label, path in (("sample", SHARED / "eval/questions.jsonl"), ("sample-en", EN_SAMPLE)):
+        for d in read_jsonl(path):
+            q = str(d["question"])
+            add(row(corpus, q), int(bool(d["answerable"])),
+                label + ("+" if d["answerable"] else "-"), "")
+            add(row(xq, q), 0, f"{label}-on-xquad", "")
     x, y = np.array(xs), np.array(ys, dtype=np.float64)
-    # Fit on XQuAD-nl-derived examples only; the sample questions stay held out. The
-    # XQuAD figures are from two-fold cross-validation over articles (fit on half of the
-    # articles, judge the other half), so none is judged by a model that saw its article.
-    weights = np.array([TRAIN_WEIGHTS.get(g, 0.0) for g in groups])
-    train = weights > 0
-    fold = np.array([hash_fold(a) for a in articles])
-    print(
-        f"{int(train.sum())} training examples ({int(y[train].sum())} positive), "
-        f"{int((~train).sum())} held out, in {time.perf_counter() - t0:.0f} s"
-    )
+    fold = np.array([hash_fold(a) if a else -1 for a in articles])
+    print(f"{len(y)} examples in {time.perf_counter() - t0:.0f} s")
+
+    # Each model is fitted on its XQuAD-derived groups only; the sample questions (Dutch,
+    # and our English translations of them) are never fitted on. The XQuAD figures come
+    # from two-fold cross-validation over articles (fit on half of the articles, judge the
+    # other half), so none is judged by a model that saw its article.
     fitted = {}
-    # The dense-only model leaves the on-topic negatives out: without the lexical features
-    # it cannot tell them apart (0.59 right with them), and they cost it answerable questions.
-    dense_weights = np.where(np.array(groups) == "xquad-same-article", 0.0, weights)
-    for name, cols, w_all in (
-        ("all features", slice(None), weights),
-        ("dense features only", slice(0, N_DENSE), dense_weights),
+    for name, cols, weights in (
+        ("dutch", slice(None), DUTCH_WEIGHTS),
+        ("cross_lingual", slice(0, N_DENSE), CROSS_WEIGHTS),
     ):
-        train = w_all > 0
-        coef, intercept = fit_logistic(x[train][:, cols], y[train], weights=w_all[train])
+        w = np.array([weights.get(g, 0.0) for g in groups])
+        train = w > 0
+        coef, intercept = fit_logistic(x[train][:, cols], y[train], weights=w[train])
         p = 1 / (1 + np.exp(-(x[:, cols] @ coef + intercept)))
         for f in (0, 1):
             m = train & (fold == f)
-            c_f, i_f = fit_logistic(x[m][:, cols], y[m], weights=w_all[m])
-            held = (fold == 1 - f) & (np.array(articles) != "")
+            c_f, i_f = fit_logistic(x[m][:, cols], y[m], weights=w[m])
+            held = fold == 1 - f
             p[held] = 1 / (1 + np.exp(-(x[held][:, cols] @ c_f + i_f)))
-        print(f"{name} (XQuAD groups cross-validated over articles, sample held out):")
+        print(f"{name} model, fitted on {', '.join(weights)}:")
         fitted[name] = {
             "coef": [round(float(c), 6) for c in coef],
             "intercept": round(float(intercept), 6),
+            "fitted_on": {
+                g: {"examples": int(sum(1 for gg in groups if gg == g)), "weight": wt}
+                for g, wt in weights.items()
+            },
             "correct_at_threshold": report(p, y, groups),
         }
     model = {
         "features": list(FEATURES),
-        **fitted["all features"],
+        **fitted["dutch"],
         "threshold": 0.5,
-        "fitted_on": {
-            g: {"examples": int(sum(1 for gg in groups if gg == g)), "weight": w}
-            for g, w in TRAIN_WEIGHTS.items()
-        },
-        "dense_only": fitted["dense features only"],
+        "cross_lingual": fitted["cross_lingual"],
         "created": time.strftime("%Y-%m-%d"),
     }
     print(json.dumps(model, indent=1))

@@ -54,6 +54,9 @@ def test_steps_can_be_switched_off() -> None:
         ("Which municipality started the Op Koers project?", False),
         ("How many council members filled in the survey?", False),
         ("What is a Village Deal?", False),
+        ("What is septicemia?", False),
+        ("Welke stakeholders zijn betrokken bij de pilot?", True),
+        ("Wie is de CEO?", True),
         ("", True),
     ],
 )

@@ -9,9 +9,10 @@ vraagbaak abstains when the confidence is below the threshold (default 0.5; chan
 ``--min-confidence`` or ``Settings.abstain_threshold``).
 
 A question in another language than the sources (English over Dutch text) shares few
-words with them, so its lexical evidence says nothing about whether they answer it. Such
-questions are judged by a second model, fitted on the same examples with the dense
-(meaning) features only.
+words with them, so its lexical evidence says nothing about whether they answer it, and
+its similarities to the text run lower than a Dutch question's. Such questions are judged
+by a second model on the dense (meaning) features only, fitted on English questions asked
+of Dutch text.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ def confidence(features: np.ndarray, *, lexical: bool = True) -> float:
     Args:
         features: the evidence of :func:`.answer.features`.
         lexical: whether words shared by question and text are evidence (False for a
-            question in another language than the sources: the dense-only model decides).
+            question in another language than the sources: the cross-lingual model, on
+            the dense features only, decides).
     """
     m = model()
-    dense_only = m.get("dense_only")
-    if not lexical and isinstance(dense_only, dict):
-        m = dense_only
+    cross = m.get("cross_lingual")
+    if not lexical and isinstance(cross, dict):
+        m = cross
     coef = np.asarray(m["coef"], dtype=np.float64)
     z = float(coef @ features[: len(coef)] + float(m["intercept"]))  # type: ignore[arg-type]
     return 1.0 / (1.0 + np.exp(-z))
