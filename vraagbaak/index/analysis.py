@@ -66,8 +66,8 @@ def looks_dutch(text: str) -> bool:
     if not words:
         return True
     # English from the small list (4 MB in memory instead of 30 for the full one); Dutch
-    # from the full list the compound splitter has loaded already.
-    diff = sum(zipf_frequency(w, "nl") - zipf_frequency(w, "en", wordlist="small") for w in words)
+    # from the full list the compound splitter has loaded (and cached) already.
+    diff = sum(_zipf(w) - zipf_frequency(w, "en", wordlist="small") for w in words)
     return diff >= -1.0
 
 

@@ -302,7 +302,7 @@ class Index:
                 path = self.root / "passages.faiss"
                 self._faiss = load_dense_index(path, self.manifest.get("dense"))
             except RuntimeError as e:
-                raise IndexCorruptError(f"The dense index is damaged ({e}).") from None
+                raise self._damaged("its dense index", e) from None
         return self._faiss
 
     @property
@@ -322,10 +322,14 @@ class Index:
         try:
             return np.load(self.root / name, mmap_mode="r")
         except (OSError, ValueError) as e:
-            raise IndexCorruptError(
-                f"The index at {self.root.parent} is damaged: {name} cannot be read ({e}).",
-                hint=rebuild_hint(self.root.parent, self.manifest),
-            ) from None
+            raise self._damaged(name, e) from None
+
+    def _damaged(self, what: str, error: Exception) -> IndexCorruptError:
+        """The error for a part of this index that cannot be read, with the rebuild hint."""
+        return IndexCorruptError(
+            f"The index at {self.root.parent} is damaged: {what} cannot be read ({error}).",
+            hint=rebuild_hint(self.root.parent, self.manifest),
+        )
 
     @property
     def bm25(self) -> Any:
@@ -337,11 +341,7 @@ class Index:
                     str(self.root / "bm25"), load_vocab=True, show_progress=False
                 )
             except (OSError, ValueError, KeyError) as e:
-                raise IndexCorruptError(
-                    f"The index at {self.root.parent} is damaged: its BM25 index cannot be "
-                    f"read ({e}).",
-                    hint=rebuild_hint(self.root.parent, self.manifest),
-                ) from None
+                raise self._damaged("its BM25 index", e) from None
         return self._bm25
 
     def warm_up(self) -> None:

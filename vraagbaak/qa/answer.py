@@ -69,6 +69,11 @@ def lexical_coverage(
     return got / total if total else 0.0
 
 
+def unseen_idf(n: int) -> float:
+    """The IDF :func:`_idf` gives a term that none of ``n`` passages contains."""
+    return math.log(1 + n)
+
+
 def _idf(index: Index, terms: list[str]) -> dict[str, float]:
     bm = index.bm25
     vocab = bm.vocab_dict
@@ -77,7 +82,7 @@ def _idf(index: Index, terms: list[str]) -> dict[str, float]:
     for t in set(terms):
         tid = vocab.get(t)
         if tid is None:
-            out[t] = math.log(1 + n)  # unseen: rare
+            out[t] = unseen_idf(n)
             continue
         df = int(bm.scores["indptr"][tid + 1] - bm.scores["indptr"][tid])
         out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
@@ -212,7 +217,7 @@ def rarest_missing(
     """The IDF of the rarest question term that ``terms`` lack, as a share of the IDF of a
     term no passage of the ``n`` contains (0..1; 0 when none is missing)."""
     missing = [idf.get(t, 1.0) for t in set(question_terms) if t not in terms]
-    return max(missing) / math.log(1 + n) if missing else 0.0
+    return max(missing) / unseen_idf(n) if missing else 0.0
 
 
 def features(
@@ -236,7 +241,7 @@ def features(
         )
     qterms = index.analyzer.terms(question)
     idf = _idf(index, qterms)
-    n = max(2, len(index.chunks))
+    n = max(1, len(index.chunks))  # as in _idf
     c = index.chunks[best.chunk_id]
     sentence = set(index.analyzer.terms(c.text[best.start - c.start : best.end - c.start]))
     passage = set(index.analyzer.terms(c.text))
