@@ -14,7 +14,16 @@ from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, get_encoder
 from .index.store import BuildReport, Index, Progress, SourceInfo
 from .qa import abstain
-from .qa.answer import AnswerSettings, candidates, features, make_answer
+from .qa.answer import (
+    FEATURES,
+    AnswerSettings,
+    Candidate,
+    candidates,
+    features,
+    make_answer,
+    read,
+)
+from .qa.reader import Reader, get_reader
 from .qa.search import (
     RetrievalSettings,
     Scores,
@@ -156,6 +165,13 @@ class Vraagbaak:
             return self._index
 
     @property
+    def reader(self) -> Reader | None:
+        """The reading model (loaded on first use), or None when it is off or not shipped."""
+        if not self.answering.reader:
+            return None
+        return get_reader(self.settings.cache_dir)
+
+    @property
     def encoder(self) -> Encoder:
         return get_encoder(self.settings.encoder)
 
@@ -210,9 +226,14 @@ class Vraagbaak:
         sources: Iterable[str] | None = None,
         method: str | None = None,
         min_confidence: float | None = None,
+        reader_on: bool | None = None,
     ) -> Result:
         """Answer ``question``: the answering sentence with its citation, or an abstention,
-        plus the ranked passages."""
+        plus the ranked passages.
+
+        With the reading model (on unless ``answering.reader`` or ``reader_on`` is False),
+        it picks the answer among the best candidate sentences, its verdict weighs in the
+        confidence, and the passage holding the answer is ranked first."""
         q = clean_question(question)
         ix = self.index
         rs = self._retrieval(method)
@@ -220,10 +241,31 @@ class Vraagbaak:
         k = top_k or self.settings.top_k
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
-        best = cands[0] if cands else None
-        conf = abstain.confidence(features(ix, q, scores, best), lexical=looks_dutch(q))
-        limit = abstain.threshold(
-            min_confidence if min_confidence is not None else self.settings.abstain_threshold
+        reader = self.reader if reader_on is not False else None
+        lexical = looks_dutch(q)
+        best: Candidate | None
+        if reader is not None and cands:
+            readings = read(reader, ix, q, cands, self.answering.read)
+            chosen = readings[0].candidate
+            best = chosen
+            evidence = dict(zip(FEATURES, features(ix, q, scores, best), strict=True))
+            evidence["reader_logit"] = readings[0].logit
+            cal = reader.card.calibration
+            conf = abstain.reader_confidence(evidence, cal)
+            default_limit = float(cal.get("threshold", abstain.DEFAULT_THRESHOLD))
+            # The passage that holds the answer comes first.
+            pool = sorted(pool, key=lambda h: h.chunk.id != chosen.chunk_id)
+            pool = [replace(h, rank=i + 1) for i, h in enumerate(pool)]
+        else:
+            best = cands[0] if cands else None
+            conf = abstain.confidence(features(ix, q, scores, best), lexical=lexical)
+            default_limit = abstain.threshold()
+        limit = (
+            min_confidence
+            if min_confidence is not None
+            else self.settings.abstain_threshold
+            if self.settings.abstain_threshold is not None
+            else default_limit
         )
         answer = (
             make_answer(ix, best, conf, window=self.answering.window)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .api import Vraagbaak
 from .errors import VraagbaakError
+from .qa.answer import AnswerSettings
 from .settings import Settings
 
 EXIT_OK = 0
@@ -61,7 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _vb(args: argparse.Namespace) -> Vraagbaak:
-
+    if getattr(args, "no_reader", False):
+        return Vraagbaak(_settings(args), answering=AnswerSettings(reader=False))
     return Vraagbaak(_settings(args))
 
 
@@ -345,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="P",
         help="abstain below this answer confidence (0..1; default: calibrated 0.5)",
+    )
+    s.add_argument(
+        "--no-reader",
+        action="store_true",
+        help="answer with the cheap sentence scorer instead of the reading model",
     )
     s.set_defaults(func=cmd_ask)
 

@@ -44,7 +44,19 @@ Span = tuple[str, int, int]  # (source, start, end)
 
 MAX_ANSWER_CHARS = 400
 KS = (1, 5, 10)
-ALL_METHODS = ("hybrid", "rrf", "bm25", "dense")
+ALL_METHODS = ("hybrid", "hybrid-noreader", "rrf", "bm25", "dense")
+"""``hybrid`` is vraagbaak as it answers (fusion and the reading model); ``hybrid-noreader``
+the same retrieval with the cheap sentence scorer and the older abstention model instead of
+the reader; the baselines ``rrf``, ``bm25`` and ``dense`` are retrieval methods a user might
+otherwise pick, answered by the cheap sentence scorer (no reader)."""
+
+
+def method_parts(method: str) -> tuple[str, bool]:
+    """The retrieval method of an evaluation method and whether the reader reads."""
+    if method == "hybrid-noreader":
+        return "hybrid", False
+    return method, method == "hybrid"
+
 
 
 # -- question files -------------------------------------------------------------
@@ -570,7 +582,8 @@ def ask_all(
     for i, q in enumerate(questions):
         for m in methods:
             try:
-                res = evb.ask(q.question, top_k=top_k, method=m)
+                retrieval, reader_on = method_parts(m)
+                res = evb.ask(q.question, top_k=top_k, method=retrieval, reader_on=reader_on)
             except InputError:  # e.g. an empty question: nothing returned
                 out[m].append(Returned(passages=(), abstained=True))
                 continue

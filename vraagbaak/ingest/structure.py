@@ -39,17 +39,20 @@ class Block:
 
 
 def detect_title(text: str) -> str:
-    """The first non-empty line that starts with a capital or a digit (a cover's tagline
-    in lower case is skipped), stripped of Markdown marks; else the first non-empty line."""
-    first = ""
+    """The document's title: its first line that starts with a capital or a digit (a
+    cover's tagline in lower case is skipped), stripped of Markdown marks, when that line
+    looks like a title (a Markdown heading, or short without sentence punctuation at its
+    end); else ``""``, and the file name serves. A first line that is a sentence stays
+    text: on a page that opens with its answer it is the answer."""
     for line in text.splitlines()[:80]:
         s = line.strip().lstrip("#").strip().strip("*").strip()
         if not s:
             continue
-        first = first or s
         if s[0].isupper() or s[0].isdigit() or s[0] in "‘'\"“":
-            return s[:200]
-    return first[:200]
+            if line.lstrip().startswith("#") or _is_title_line(line):
+                return s[:200]
+            return ""
+    return ""
 
 
 def detect_date(text: str, *, window: int = 3000) -> str | None:

@@ -56,6 +56,30 @@ def confidence(features: np.ndarray, *, lexical: bool = True) -> float:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def reader_confidence(evidence: dict[str, float], calibration: dict[str, object]) -> float:
+    """The probability that the sources answer, from the reading model's verdict on the
+    best candidate and the retrieval evidence, by the logistic model stored with the reader.
+
+    Raises:
+        EncoderError: the stored model names evidence that is not given (a reader and a
+            vraagbaak that do not belong together).
+    """
+    names = [str(n) for n in calibration["features"]]  # type: ignore[attr-defined]
+    missing = [n for n in names if n not in evidence]
+    if missing:
+        from ..errors import EncoderError
+
+        raise EncoderError(
+            f"The reading model's abstention calibration needs evidence this vraagbaak does "
+            f"not compute: {', '.join(missing)}.",
+            hint="Recalibrate it: python -m training.reader.calibrate --write",
+        )
+    x = np.array([evidence[n] for n in names], dtype=np.float64)
+    coef = np.asarray(calibration["coef"], dtype=np.float64)
+    z = float(coef @ x + float(calibration["intercept"]))  # type: ignore[arg-type]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def threshold(override: float | None = None) -> float:
     if override is not None:
         return float(override)

