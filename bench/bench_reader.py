@@ -58,13 +58,15 @@ def main() -> int:
     ap.add_argument("--file", type=Path, default=XQUAD)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--model-dir", type=Path, default=None,
+                    help="a reader.json and its tensors (default: the shipped model)")
     a = ap.parse_args()
     if not a.file.exists():
         print(f"{a.file} not found (XQuAD-nl is not part of the repository)", file=sys.stderr)
         return 1
     data = items(a.file)[: a.limit]
     enc = get_encoder("e5")
-    reader = get_reader(default_cache_dir())
+    reader = get_reader(default_cache_dir(), a.model_dir)
     if reader is None:
         print("no reading model ships in vraagbaak/data/reader", file=sys.stderr)
         return 1

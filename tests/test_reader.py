@@ -140,3 +140,33 @@ def test_reader_can_be_switched_off(tmp_path) -> None:  # type: ignore[no-untype
     assert off.reader is None
     with pytest.raises(Exception, match="read must be"):
         dataclasses.replace(AnswerSettings(), read=0)
+
+
+def test_abstention_model_is_checked_by_feature_names(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from vraagbaak.errors import VraagbaakError
+    from vraagbaak.qa import abstain
+
+    abstain.model.cache_clear()
+    assert abstain.model()["features"]  # the shipped one matches
+    real = abstain.resources.files
+
+    class _Files:
+        def __init__(self, inner):  # type: ignore[no-untyped-def]
+            self.inner = inner
+
+        def joinpath(self, name):  # type: ignore[no-untyped-def]
+            class _F:
+                def read_text(self, enc):  # type: ignore[no-untyped-def]
+                    return json.dumps({"features": ["old"], "coef": [1.0], "intercept": 0})
+
+            return _F()
+
+    monkeypatch.setattr(abstain.resources, "files", lambda pkg: _Files(real(pkg)))
+    abstain.model.cache_clear()
+    try:
+        with pytest.raises(VraagbaakError, match="fitted on other evidence") as e:
+            abstain.model()
+        assert "calibrate_abstention.py --write" in (e.value.hint or "")
+    finally:
+        monkeypatch.undo()
+        abstain.model.cache_clear()

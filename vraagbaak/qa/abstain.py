@@ -25,17 +25,38 @@ import numpy as np
 
 DEFAULT_THRESHOLD = 0.5
 
-# Used when no fitted model ships (a fresh checkout before calibration).
-_FALLBACK = {"coef": [0.0, 12.0, 4.0, 2.0, 0.3], "intercept": -10.5, "threshold": DEFAULT_THRESHOLD}
+_RECALIBRATE = "Refit it: python bench/calibrate_abstention.py --write"
 
 
 @lru_cache(maxsize=1)
 def model() -> dict[str, object]:
+    """The fitted model of ``data/abstention.json``, checked against the evidence
+    :func:`.answer.features` computes (by name and number)."""
+    from ..errors import VraagbaakError
+    from .answer import FEATURES
+
     try:
         data = resources.files("vraagbaak").joinpath("data/abstention.json").read_text("utf-8")
-        return dict(json.loads(data))
-    except (FileNotFoundError, ValueError, OSError):
-        return dict(_FALLBACK)
+        m = dict(json.loads(data))
+    except (FileNotFoundError, OSError, ValueError) as e:
+        raise VraagbaakError(
+            f"The abstention model (vraagbaak/data/abstention.json) is missing or unreadable: {e}",
+            hint=_RECALIBRATE,
+        ) from e
+    names = m.get("features")
+    cross = m.get("cross_lingual")
+    ok = (
+        names == list(FEATURES)
+        and len(m.get("coef", [])) == len(FEATURES)
+        and (not isinstance(cross, dict) or 0 < len(cross.get("coef", [])) <= len(FEATURES))
+    )
+    if not ok:
+        raise VraagbaakError(
+            "The abstention model was fitted on other evidence than this vraagbaak computes "
+            f"(it names {names}; expected {list(FEATURES)}).",
+            hint=_RECALIBRATE,
+        )
+    return m
 
 
 def confidence(features: np.ndarray, *, lexical: bool = True) -> float:

@@ -66,12 +66,11 @@ class ReaderCard:
     calibration: dict[str, Any]
 
     @classmethod
-    def load(cls) -> ReaderCard | None:
-        """The shipped model's card, or None when the package holds no reader."""
+    def load(cls, model_dir: Path | None = None) -> ReaderCard | None:
+        """The card of the model in ``model_dir`` (default: the one shipped in the package),
+        or None when there is no reader."""
         try:
-            text = resources.files("vraagbaak").joinpath(MODEL_DIR, "reader.json").read_text(
-                "utf-8"
-            )
+            text = _model_files(model_dir).joinpath("reader.json").read_text("utf-8")
         except (FileNotFoundError, OSError):
             return None
         d = json.loads(text)
@@ -117,12 +116,21 @@ def _bytes_io(data: bytes) -> Any:
     return io.BytesIO(data)
 
 
+def _model_files(model_dir: Path | None) -> Any:
+    if model_dir is not None:
+        return model_dir
+    return resources.files("vraagbaak").joinpath(MODEL_DIR)
+
+
 class Reader:
     """Scores (question, sentence) pairs; loads the model on first use."""
 
-    def __init__(self, card: ReaderCard, *, cache_dir: Path) -> None:
+    def __init__(
+        self, card: ReaderCard, *, cache_dir: Path, model_dir: Path | None = None
+    ) -> None:
         self.card = card
         self.cache_dir = cache_dir
+        self.model_dir = model_dir
         self._model: Any = None
         self._lock = threading.Lock()
         self._w = np.asarray(card.head_w, dtype=np.float32)
@@ -131,8 +139,7 @@ class Reader:
         path = self.cache_dir / "models" / f"reader-{self.card.model_sha256[:16]}.bin"
         if path.exists() and _file_sha256(path) == self.card.model_sha256:
             return path
-        files = resources.files("vraagbaak").joinpath(MODEL_DIR)
-        tensors = files.joinpath(self.card.tensors_file).read_bytes()
+        tensors = _model_files(self.model_dir).joinpath(self.card.tensors_file).read_bytes()
         data = assemble(self.card, tensors, base_model_path().read_bytes())
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -173,7 +180,9 @@ def _file_sha256(path: Path) -> str:
 
 
 @lru_cache(maxsize=4)
-def get_reader(cache_dir: Path) -> Reader | None:
-    """The shipped reader (one per process and cache folder), or None if none ships."""
-    card = ReaderCard.load()
-    return Reader(card, cache_dir=cache_dir) if card is not None else None
+def get_reader(cache_dir: Path, model_dir: Path | None = None) -> Reader | None:
+    """The reader (one per process, cache folder and model), or None if there is none.
+
+    ``model_dir`` holds a ``reader.json`` and its tensors (default: the shipped model)."""
+    card = ReaderCard.load(model_dir)
+    return Reader(card, cache_dir=cache_dir, model_dir=model_dir) if card is not None else None
