@@ -85,6 +85,13 @@ def reader_confidence(evidence: dict[str, float], calibration: dict[str, object]
         EncoderError: the stored model names evidence that is not given (a reader and a
             vraagbaak that do not belong together).
     """
+    if "features" not in calibration:
+        from ..errors import EncoderError
+
+        raise EncoderError(
+            "The reading model has no abstention calibration.",
+            hint="Calibrate it: python -m training.reader.calibrate --write",
+        )
     names = [str(n) for n in calibration["features"]]  # type: ignore[attr-defined]
     missing = [n for n in names if n not in evidence]
     if missing:
