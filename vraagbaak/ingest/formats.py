@@ -730,7 +730,8 @@ def _xml_to_text(xml: str) -> tuple[str, list[Heading], str | None]:
                 items = [flat(it) for it in child.iter("item")]
                 b.block("\n".join(f"- {t}" for t in items if t))
             elif tag == "table":
-                rows, heads = [], 0
+                rows: list[list[str]] = []
+                heads = 0
                 for row in child.iter("row"):
                     cells = [flat(c) for c in row.iter("cell")]
                     if rows == [] or heads == len(rows):

@@ -126,8 +126,8 @@ def _read(data: bytes, source: str, *, depth: int) -> Document:
                     continue
                 att = _read(blob, sub, depth=depth + 1)
             else:
-                blob = part.get_payload(decode=True) or b""
-                att = reader(Path(name), blob, sub)
+                payload = part.get_payload(decode=True)
+                att = reader(Path(name), payload if isinstance(payload, bytes) else b"", sub)
         except InputError as e:
             notices.append(f"{sub}: attachment not read ({e}).")
             continue
