@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e '.[st,test,milvus]'
+python -m pip install -q -e '.[st,test,milvus,ocr]'
 ruff check vraagbaak tests bench
 mypy vraagbaak
 python -m pytest -q "$@"

@@ -280,7 +280,10 @@ def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
     assert [h.text for h in doc.headings] == expected_heads
     for h in doc.headings:
         assert doc.text[h.start : h.end] == h.text
-    assert "Gemeente\tThema\tInwoners\nTeylingen\tMaatwerk\t36.000\n" in doc.text
+    assert (
+        "Gemeente: Teylingen; Thema: Maatwerk; Inwoners: 36.000.\n"
+        "Gemeente: Tubbergen; Thema: Stille armoede; Inwoners: 21.000."
+    ) in doc.text
     marks = {"-", "•"}
     source_words = [w for p in parts_of(text) for ln in p.lines for w in ln.split()]
     source_words = [w for w in source_words if w not in marks]

@@ -45,6 +45,13 @@ class Document:
         headings: headings found by the reader itself (for formats with styles); text
             formats leave this empty and the chunker detects headings.
         notices: things the reader wants the user to know (e.g. "read as cp1252").
+        author: who wrote or sent it, where the format records it (PDF and Office
+            metadata, an e-mail's sender, an HTML page's ``author``).
+        organisation: the organisation it comes from, where recorded.
+        ocr_pages: pages whose text was read from the page image by OCR (it may hold
+            recognition errors).
+        attachments: documents carried inside this one (an e-mail's attachments), each
+            read as a source of its own (``mail.eml#bijlage.pdf``). Not stored.
     """
 
     source: str
@@ -56,6 +63,10 @@ class Document:
     pages: tuple[int, ...] = ()
     headings: tuple[Heading, ...] = ()
     notices: tuple[str, ...] = ()
+    author: str | None = None
+    organisation: str | None = None
+    ocr_pages: tuple[int, ...] = ()
+    attachments: tuple[Document, ...] = field(default=(), repr=False, compare=False)
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page number that contains ``offset``, or None for unpaged text."""

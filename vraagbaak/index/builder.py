@@ -101,9 +101,12 @@ def ingest(
                 report.skipped.append((str(path), f"cannot read it ({e.strerror or e})"))
                 continue
             prev = old_by_source.get(name)
+            attached: list[tuple[Document, list[Chunk]]] = []  # an e-mail's attachments
             if reusable and old is not None and prev is not None and prev.sha256 == sha:
                 doc, doc_chunks = _reuse(old, name)
                 report.unchanged.append(name)
+                attached = [_reuse(old, s) for s in old_by_source if s.startswith(f"{name}#")]
+                report.unchanged.extend(a.source for a, _ in attached)
             else:
                 try:
                     doc = read_document(path, source=name)
@@ -115,9 +118,13 @@ def ingest(
                 doc_chunks = chunk_document(doc, settings.chunking)
                 (report.changed if prev is not None else report.added).append(name)
                 report.notices.extend(doc.notices)
-            names.add(name)
-            documents.append((doc, str(path.resolve())))
-            chunks_by_doc.append(doc_chunks)
+                attached = [(a, chunk_document(a, settings.chunking)) for a in doc.attachments]
+                for a, _ in attached:
+                    (report.changed if a.source in old_by_source else report.added).append(a.source)
+            for d, d_chunks in [(doc, doc_chunks), *attached]:
+                names.add(d.source)
+                documents.append((d, str(path.resolve())))
+                chunks_by_doc.append(d_chunks)
 
         if not documents:
             # nothing under the given paths could be read: fail, and leave the index as it is
@@ -217,6 +224,9 @@ def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
         kind=info.kind,
         date=info.date,
         notices=info.notices,
+        author=info.author,
+        organisation=info.organisation,
+        ocr_pages=info.ocr_pages,
         pages=info.pages,
         headings=tuple(Heading(*h) for h in info.headings),
     )
@@ -238,7 +248,8 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
         for raw in sources:
             s = by_name.get(str(raw)) or by_path.get(str(Path(raw).expanduser().resolve()))
             if s is not None:
-                drop.add(s.source)
+                drop.add(s.source)  # with an e-mail's attachments
+                drop.update(x.source for x in old.sources if x.source.startswith(f"{s.source}#"))
                 continue
             # a folder (by path or by the name its sources start with) removes all in it
             folder = Path(raw).expanduser().resolve()

@@ -110,12 +110,17 @@ class SourceInfo:
     headings: tuple[tuple[int, int, int, str], ...] = ()
     """The reader's page starts and headings (``start, end, level, text``), kept so a
     source can be split again from its stored text without reading the file."""
+    author: str | None = None
+    organisation: str | None = None
+    ocr_pages: tuple[int, ...] = ()
+    """Pages whose text was read by OCR."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceInfo:
         return cls(**{
             **d,
             "notices": tuple(d.get("notices", ())),
+            "ocr_pages": tuple(d.get("ocr_pages", ())),
             "pages": tuple(d.get("pages", ())),
             "headings": tuple(tuple(h) for h in d.get("headings", ())),
         })
@@ -481,6 +486,7 @@ def build_generation(
                     indexed_at=(indexed_at or {}).get(doc.source, now), notices=doc.notices,
                     pages=doc.pages,
                     headings=tuple((h.start, h.end, h.level, h.text) for h in doc.headings),
+                    author=doc.author, organisation=doc.organisation, ocr_pages=doc.ocr_pages,
                 )
             )
         )

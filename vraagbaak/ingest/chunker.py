@@ -19,8 +19,9 @@ from ..types import Chunk, Document, Heading
 from .sentences import split_sentences
 from .structure import Block, breadcrumb, classify_blocks, push_heading
 
-CHUNKER_VERSION = 2
-"""Bump when splitting changes, so existing indexes re-split their sources."""
+CHUNKER_VERSION = 3
+"""Bump when splitting (or what the readers extract) changes, so existing indexes read
+and split their sources again. 3: tables as rows with headers, OCR, safer furniture."""
 
 
 @dataclass

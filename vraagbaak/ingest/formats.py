@@ -1,43 +1,48 @@
-"""Readers for formats whose text must be extracted: PDF, Word (.docx) and HTML.
+"""Readers for formats whose text must be extracted: PDF, Word (.docx), OpenDocument
+(.odt, in :mod:`.odf`), HTML and e-mail (.eml, in :mod:`.mail`).
 
 Each reader returns a :class:`~vraagbaak.types.Document` whose ``text`` is the extracted
 (and repaired) text; the index stores that text, so every citation stays an exact slice
 ``stored_text[start:end]``. Heavy libraries (pypdf, python-docx, trafilatura) are imported
-inside the readers.
+inside the readers. Where the format records them, the author, organisation and date are
+kept.
 
 * PDF: text page by page (``Document.pages`` holds the start offset of each page); lines
   are joined into paragraphs, words hyphenated across lines and pages are repaired, page
-  numbers and running headers/footers are dropped, headings are found from font size
-  and weight.
+  numbers and running headers/footers (short, repeated, at the page edge) are dropped,
+  headings are found from font size and weight. Pages without a text layer are read by
+  OCR (:mod:`.ocr`) when it is installed.
 * DOCX: paragraphs in document order, headings from heading styles (``Heading 1``,
-  ``Kop 1`` …) with exact offsets, list items one per line, tables as text (cells
-  separated by tabs, one row per line).
+  ``Kop 1`` …) with exact offsets, list items one per line, tables one row per line with
+  each cell's header (:func:`~vraagbaak.ingest.extract.table_text`).
 * HTML: the main text without menus, headers and footers (trafilatura), headings from
-  ``<h1>``–``<h6>``, lists and tables as above, the page's title.
+  ``<h1>``–``<h6>``, lists and tables as above, the page's title. Pages too large for
+  main-text detection, or where it finds (almost) nothing, are read whole by a streaming
+  parser (:mod:`.htmltext`), with a notice.
 
 Every reader turns a damaged, encrypted or empty file into an :class:`InputError` with
-one clear message.
+one clear message. Zip-based files are opened with bounded unpacked sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import itertools
 import logging
 import math
 import re
 import statistics
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..types import Document, Heading
-from .structure import detect_date, detect_title
+from .extract import EmptyExtractionError, TextBuilder, document, open_zip, quiet, table_text
+from .mail import read_eml
+from .odf import read_odt
 
 logger = logging.getLogger(__name__)
 
@@ -52,79 +57,10 @@ _NUMBERED_HEADING = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+\S")
 # after a line-end hyphen, these words mean the hyphen belongs ("Jeugd- en Gezinsteam")
 _KEEP_HYPHEN_BEFORE = frozenset({"en", "of", "tot", "noch", "als", "and", "or"})
 
-
-class EmptyExtractionError(InputError):
-    """A file that holds no extractable text (e.g. a scanned PDF without a text layer)."""
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@contextlib.contextmanager
-def _quiet(*loggers: str) -> Iterator[None]:
-    """Keep a parser's warnings about damaged files out of the user's terminal: the reader
-    reports what matters as one message or notice."""
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in loggers]
-    try:
-        for lg, _ in saved:
-            lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in saved:
-            lg.setLevel(level)
-
-
-@dataclass
-class _TextBuilder:
-    """Builds a text from blocks and records offsets of headings and pages."""
-
-    parts: list[str] = field(default_factory=list)
-    length: int = 0
-    headings: list[Heading] = field(default_factory=list)
-
-    def add(self, s: str) -> None:
-        self.parts.append(s)
-        self.length += len(s)
-
-    def block(self, s: str, *, heading_level: int | None = None) -> None:
-        """Append a paragraph (separated from the one before by a blank line)."""
-        s = s.strip()
-        if not s:
-            return
-        if self.length:
-            self.add("\n\n")
-        start = self.length
-        self.add(s)
-        if heading_level is not None:
-            self.headings.append(Heading(start, self.length, heading_level, s))
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
-def _document(
-    *, source: str, data: bytes, text: str, kind: str, title: str | None,
-    pages: Sequence[int] = (), headings: Sequence[Heading] = (), notices: Sequence[str] = (),
-    what: str = "text",
-) -> Document:
-    if not text.strip():
-        raise EmptyExtractionError(f"{source}: no {what} found in this file.")
-    title = " ".join((title or "").split())
-    return Document(
-        source=source,
-        text=text,
-        title=title or detect_title(text) or Path(source).stem,
-        sha256=_sha(data),
-        kind=kind,
-        date=detect_date(text),
-        pages=tuple(pages),
-        headings=tuple(headings),
-        notices=tuple(notices),
-    )
+__all__ = [
+    "READERS", "EmptyExtractionError", "read_docx", "read_eml", "read_html", "read_odt",
+    "read_pdf",
+]
 
 
 # -- PDF ---------------------------------------------------------------------------
@@ -197,9 +133,26 @@ def _page_lines(page: Any, number: int) -> list[_Line]:
     return lines
 
 
-def _strip_furniture(pages: list[list[_Line]]) -> list[list[_Line]]:
-    """Drop page numbers and running headers/footers (lines repeated at the top or the
-    bottom of most pages)."""
+_FURNITURE_MAX_CHARS = 100
+"""A running header or footer is short: a longer repeated line is body text."""
+_FURNITURE_MAX_SHARE = 0.3
+"""If repeated edge lines would take more than this share of a document's text, they are
+its body (pages made from one template), not headers and footers, and are kept."""
+_EDGE = 0.15
+"""The top and bottom share of a page's height where headers and footers are printed."""
+
+
+def _strip_furniture(
+    pages: list[list[_Line]], heights: Sequence[float | None] = ()
+) -> tuple[list[list[_Line]], list[int]]:
+    """Drop page numbers and running headers/footers: short lines at the top or bottom
+    edge of a page that repeat (numbers aside) on most pages. It never removes the body:
+    a repeated line that is long, or lies inside the page, stays, and so does everything
+    when the repeated lines would be a large part of the text (a template).
+
+    Returns:
+        The pages' lines, and the numbers of pages that had text and lost all of it.
+    """
     out = []
     for lines in pages:
         lines = list(lines)
@@ -213,18 +166,48 @@ def _strip_furniture(pages: list[list[_Line]]) -> list[list[_Line]]:
         def key(line: _Line) -> str:
             return re.sub(r"\d+", "#", line.text.lower())
 
+        def at_edge(line: _Line) -> bool:
+            h = heights[line.page - 1] if line.page - 1 < len(heights) else None
+            if line.y is None or not h:
+                return True  # first or last line, position unknown
+            return line.y >= (1 - _EDGE) * h or line.y <= _EDGE * h
+
+        def edges(lines: list[_Line]) -> tuple[list[_Line], list[_Line]]:
+            head = [x for x in lines[:2] if len(x.text) <= _FURNITURE_MAX_CHARS and at_edge(x)]
+            tail = [x for x in lines[-2:] if len(x.text) <= _FURNITURE_MAX_CHARS and at_edge(x)]
+            return head, tail
+
         counts: dict[str, int] = {}
         for lines in out:
-            for k in {key(line) for line in lines[:1] + lines[-1:]}:
+            head, tail = edges(lines)
+            for k in {key(x) for x in head + tail}:
                 counts[k] = counts.get(k, 0) + 1
         repeated = {k for k, n in counts.items() if n >= max(3, 0.6 * len(out))}
-        if repeated:
-            for lines in out:
-                if lines and key(lines[0]) in repeated:
-                    lines.pop(0)
-                if lines and key(lines[-1]) in repeated:
-                    lines.pop()
-    return out
+        drops: list[tuple[int, int]] = []  # per page: lines to drop at the top, at the end
+        for lines in out:
+            top = 0
+            while top < min(2, len(lines)) and key(lines[top]) in repeated and (
+                len(lines[top].text) <= _FURNITURE_MAX_CHARS and at_edge(lines[top])
+            ):
+                top += 1
+            end = 0
+            while end < min(2, len(lines) - top) and key(lines[-1 - end]) in repeated and (
+                len(lines[-1 - end].text) <= _FURNITURE_MAX_CHARS and at_edge(lines[-1 - end])
+            ):
+                end += 1
+            drops.append((top, end))
+        total = sum(len(x.text) for lines in out for x in lines)
+        removed = sum(
+            len(x.text) for lines, (top, end) in zip(out, drops, strict=True)
+            for x in lines[:top] + lines[len(lines) - end :]
+        )
+        if repeated and removed <= _FURNITURE_MAX_SHARE * total:
+            out = [
+                lines[top : len(lines) - end]
+                for lines, (top, end) in zip(out, drops, strict=True)
+            ]
+    emptied = [i + 1 for i, (a, b) in enumerate(zip(pages, out, strict=True)) if a and not b]
+    return out, emptied
 
 
 def _body_size(lines: Sequence[_Line]) -> float | None:
@@ -420,7 +403,7 @@ def read_pdf(path: Path, data: bytes, source: str) -> Document:
     from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
     notices: list[str] = []
-    with _quiet("pypdf"):
+    with quiet("pypdf"):
         try:
             reader = PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted:
@@ -438,6 +421,7 @@ def read_pdf(path: Path, data: bytes, source: str) -> Document:
                     )
                 notices.append(f"{source}: encrypted PDF opened (no password needed).")
             pages = []
+            heights: list[float | None] = []
             failed = []
             for number, page in enumerate(reader.pages, start=1):
                 try:
@@ -445,6 +429,10 @@ def read_pdf(path: Path, data: bytes, source: str) -> Document:
                 except Exception:  # one broken page must not lose the others
                     failed.append(number)
                     pages.append([])
+                try:
+                    heights.append(float(page.mediabox.top))
+                except Exception:
+                    heights.append(None)
             meta = reader.metadata
         except InputError:
             raise
@@ -458,17 +446,106 @@ def read_pdf(path: Path, data: bytes, source: str) -> Document:
     if not pages:
         raise EmptyExtractionError(f"{source}: this PDF has no pages.")
     if failed:
-        notices.append(f"{source}: could not read page(s) {', '.join(map(str, failed))}.")
-    text, starts, headings = _assemble_pdf(_strip_furniture(pages))
-    if not text.strip():
-        raise EmptyExtractionError(
-            f"{source}: this PDF has no text layer (a scan?); vraagbaak does not do OCR."
+        notices.append(f"{source}: could not read page(s) {_numbers(failed)}.")
+    ocr_done = _ocr_textless_pages(data, source, pages, notices)
+    pages, emptied = _strip_furniture(pages, heights)
+    if emptied:
+        notices.append(
+            f"{source}: the only text of page(s) {_numbers(emptied)} repeats at the top or "
+            "bottom of most pages (a running header or footer); it was left out."
         )
-    return _document(
+    text, starts, headings = _assemble_pdf(pages)
+    if not text.strip():
+        from .ocr import INSTALL_HINT, unavailable
+
+        why = unavailable()
+        raise EmptyExtractionError(
+            f"{source}: this PDF has no text layer (a scan?) and OCR found no text in it."
+            if why is None
+            else f"{source}: this PDF has no text layer (a scan?) and OCR is not available "
+            f"({why}). {INSTALL_HINT}"
+        )
+    author, organisation, date = _pdf_metadata(meta)
+    return document(
         source=source, data=data, text=text, kind="pdf",
         title=_pdf_title(meta, headings, starts), pages=starts, headings=headings,
-        notices=notices,
+        notices=notices, author=author, organisation=organisation, date=date,
+        ocr_pages=ocr_done,
     )
+
+
+def _numbers(pages: Sequence[int]) -> str:
+    return ", ".join(map(str, pages))
+
+
+_MIN_TEXT_LAYER = 20
+"""A page with fewer letters and digits than this in its text layer is read by OCR."""
+
+
+def _ocr_textless_pages(
+    data: bytes, source: str, pages: list[list[_Line]], notices: list[str]
+) -> list[int]:
+    """Read the pages without a text layer by OCR, in place (lines with a made-up
+    position that keeps Tesseract's paragraphs). Returns the pages OCR read.
+
+    Without OCR installed, a notice names the pages left without text (a PDF with no
+    text at all then fails with the install hint)."""
+    from .ocr import INSTALL_HINT, ocr_pages, unavailable
+
+    def letters(lines: Sequence[_Line]) -> int:
+        return sum(ch.isalnum() for x in lines for ch in x.text)
+
+    todo = [i + 1 for i, lines in enumerate(pages) if letters(lines) < _MIN_TEXT_LAYER]
+    if not todo:
+        return []
+    why = unavailable()
+    if why is not None:
+        if len(todo) < len(pages):
+            notices.append(
+                f"{source}: page(s) {_numbers(todo)} have no text layer (scanned?) and were "
+                f"not read: OCR is not available ({why}). {INSTALL_HINT}"
+            )
+        return []
+    body = _body_size([x for lines in pages for x in lines]) or 10.0
+    done = []
+    try:
+        for number, text in ocr_pages(data, todo):
+            lines: list[_Line] = []
+            y = 1000.0
+            for raw in text.split("\n"):
+                y -= body * 1.2
+                if raw.strip():
+                    lines.append(_Line(raw.strip(), number, y, body))
+                else:
+                    y -= body * 1.2  # a blank line: a paragraph break
+            if letters(lines) > letters(pages[number - 1]):
+                pages[number - 1] = lines
+                done.append(number)
+    except Exception as e:  # a page pdfium cannot render, Tesseract failing
+        notices.append(f"{source}: OCR failed ({type(e).__name__}: {e}).")
+    if done:
+        notices.append(
+            f"{source}: page(s) {_numbers(done)} read by OCR (Tesseract, Dutch): the text "
+            "may hold recognition errors; check a quote against the page."
+        )
+    return done
+
+
+def _pdf_metadata(meta: Any) -> tuple[str | None, str | None, str | None]:
+    """Author, organisation (``/Company``, which Office writes) and the creation date
+    (``YYYY-MM-DD``) from the PDF's document information."""
+    def get(key: str) -> str | None:
+        with contextlib.suppress(Exception):
+            v = str((meta or {}).get(key) or "").strip()
+            return v or None
+        return None
+
+    date = None
+    raw = get("/CreationDate") or get("/ModDate")
+    m = re.match(r"^(?:D:)?(\d{4})(\d{2})(\d{2})", raw or "")
+    if m and 1900 < int(m.group(1)) < 2200:
+        date = f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
+    return get("/Author"), get("/Company"), date
 
 
 # -- DOCX --------------------------------------------------------------------------
@@ -496,18 +573,24 @@ def _docx_blocks(doc: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _table_text(table: Any) -> str:
-    rows = []
-    for row in table.rows:
+    """A Word table as text (see :func:`~vraagbaak.ingest.extract.table_text`); header
+    rows are the ones Word marks to repeat, or else a first row that looks like one."""
+    from docx.oxml.ns import qn
+
+    rows: list[list[str]] = []
+    marked = 0
+    for r, row in enumerate(table.rows):
         cells: list[str] = []
         last = None
         for cell in row.cells:
-            if last is not None and cell._tc is last:  # a merged cell repeats itself
-                continue
+            # a cell merged across columns repeats itself: its text counts once
+            cells.append("" if cell._tc is last else " ".join(cell.text.split()))
             last = cell._tc
-            cells.append(" ".join(cell.text.split()))
-        if any(cells):
-            rows.append("\t".join(cells))
-    return "\n".join(rows)
+        rows.append(cells)
+        trpr = row._tr.trPr
+        if r == marked and trpr is not None and trpr.find(qn("w:tblHeader")) is not None:
+            marked += 1
+    return table_text(rows, header_rows=marked or None)
 
 
 def _paragraph_style(p: Any) -> str:
@@ -528,17 +611,22 @@ def read_docx(path: Path, data: bytes, source: str) -> Document:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    hint = "Old .doc files are not supported: save as .docx or PDF."
+    try:
+        archive = open_zip(data, source, "Word .docx")
+    except InputError as e:
+        raise InputError(str(e), hint=hint) from None
+    organisation = _zip_xml_text(archive, "docProps/app.xml", "Company")
     try:
         d = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
         raise InputError(
-            f"{source}: not a valid Word .docx file ({type(e).__name__}: {e}).",
-            hint="Old .doc files are not supported: save as .docx or PDF.",
+            f"{source}: not a valid Word .docx file ({type(e).__name__}: {e}).", hint=hint
         ) from None
     except Exception as e:  # lxml errors on damaged XML parts
         raise InputError(f"{source}: this Word file is damaged ({type(e).__name__}).") from None
 
-    b = _TextBuilder()
+    b = TextBuilder()
     title: str | None = None
     list_items: list[str] = []
 
@@ -573,7 +661,11 @@ def read_docx(path: Path, data: bytes, source: str) -> Document:
                 flush_list()
                 b.block(text)
         flush_list()
-        core_title = (d.core_properties.title or "").strip()
+        props = d.core_properties
+        core_title = (props.title or "").strip()
+        author = props.author or props.last_modified_by
+        created = props.created or props.modified
+        date = created.strftime("%Y-%m-%d") if created else None
     except Exception as e:  # a damaged part deep inside the package
         raise InputError(
             f"{source}: this Word file is damaged ({type(e).__name__}: {e})."
@@ -582,9 +674,26 @@ def read_docx(path: Path, data: bytes, source: str) -> Document:
         title = core_title
     elif title is None and b.headings:
         title = b.headings[0].text
-    return _document(
+    return document(
         source=source, data=data, text=b.text, kind="docx", title=title, headings=b.headings,
+        author=author, organisation=organisation, date=date,
     )
+
+
+def _zip_xml_text(archive: Any, name: str, tag: str) -> str | None:
+    """The text of the first element named ``tag`` (any namespace) in one XML part of a
+    zip, or None; the part was size-checked by :func:`open_zip`."""
+    from lxml import etree
+
+    try:
+        raw = archive.read(name)
+        root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
+    except Exception:  # missing or damaged: metadata is optional
+        return None
+    for el in root.iter():
+        if isinstance(el.tag, str) and etree.QName(el).localname == tag and el.text:
+            return el.text.strip() or None
+    return None
 
 
 # -- HTML --------------------------------------------------------------------------
@@ -605,7 +714,7 @@ def _xml_to_text(xml: str) -> tuple[str, list[Heading], str | None]:
 
     root = etree.fromstring(xml.encode("utf-8"))
     main = root.find("main")
-    b = _TextBuilder()
+    b = TextBuilder()
 
     def flat(el: Any) -> str:
         return " ".join("".join(el.itertext()).split())
@@ -621,12 +730,14 @@ def _xml_to_text(xml: str) -> tuple[str, list[Heading], str | None]:
                 items = [flat(it) for it in child.iter("item")]
                 b.block("\n".join(f"- {t}" for t in items if t))
             elif tag == "table":
-                rows = []
+                rows: list[list[str]] = []
+                heads = 0
                 for row in child.iter("row"):
                     cells = [flat(c) for c in row.iter("cell")]
-                    if any(cells):
-                        rows.append("\t".join(cells))
-                b.block("\n".join(rows))
+                    if rows == [] or heads == len(rows):
+                        heads += all(c.get("role") == "head" for c in row.iter("cell"))
+                    rows.append(cells)
+                b.block(table_text(rows, header_rows=heads or None))
             elif tag in {"p", "quote", "code"}:
                 lines = ["".join(seg) for seg in _split_lb(child)]
                 if tag == "code":
@@ -661,16 +772,66 @@ def _split_lb(el: Any) -> list[list[str]]:
     return lines
 
 
+MAX_HTML_MAIN_TEXT = 3_000_000
+"""Pages larger than this (in characters) are read whole, without main-text detection,
+which takes minutes on them."""
+MAX_HTML = 200_000_000
+"""Pages larger than this are refused."""
+
+
+def _meta_tags(html: str) -> dict[str, str]:
+    """The page's ``<meta name|property=… content=…>`` tags (names lower case)."""
+    out: dict[str, str] = {}
+    for m in re.finditer(r"<meta\b[^>]*>", html[:200_000], re.IGNORECASE):
+        tag = m.group(0)
+        name = re.search(r"\b(?:name|property)\s*=\s*[\"']?([^\"'\s>]+)", tag, re.IGNORECASE)
+        content = re.search(r"\bcontent\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", tag, re.I)
+        if name and content:
+            from html import unescape
+
+            value = unescape(next(g for g in content.groups() if g is not None)).strip()
+            out.setdefault(name.group(1).lower(), value)
+    return out
+
+
+def _html_metadata(html: str) -> tuple[str | None, str | None, str | None]:
+    """Author, organisation and date from the page's meta tags (Dublin Core, as Dutch
+    government sites write them, then the common ones)."""
+    meta = _meta_tags(html)
+
+    def first(*names: str) -> str | None:
+        return next((meta[n] for n in names if meta.get(n)), None)
+
+    date = first("dcterms.issued", "dcterms.date", "dcterms.created", "dc.date",
+                 "article:published_time", "date", "dcterms.modified")
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})", date or "")
+    return (
+        first("author", "dcterms.creator", "dc.creator", "article:author"),
+        first("dcterms.publisher", "dc.publisher", "og:site_name", "organization"),
+        m.group(1) if m else None,
+    )
+
+
 def read_html(path: Path, data: bytes, source: str) -> Document:
     """Read an HTML page: its main text (no menus, headers or footers) and its title.
 
+    A page too large for main-text detection, or where it keeps almost nothing of a page
+    full of text (or nothing, as with very deep nesting), is read whole instead, without
+    scripts, menus, headers and footers, with a notice.
+
     Raises:
-        InputError: the page holds no readable text.
+        InputError: the page holds no readable text, or is too large.
     """
     import trafilatura
 
+    from .htmltext import page_text
     from .readers import decode_text
 
+    if len(data) > MAX_HTML:
+        raise InputError(
+            f"{source}: this HTML page is {len(data) / 1e6:,.0f} MB; vraagbaak reads pages "
+            f"up to {MAX_HTML / 1e6:,.0f} MB. Split it or save its text as .txt."
+        )
     notices: list[str] = []
     m = re.search(rb"<meta[^>]+charset=[\"']?([\w-]+)", data[:4096], re.IGNORECASE)
     html: str | None = None
@@ -684,32 +845,55 @@ def read_html(path: Path, data: bytes, source: str) -> Document:
         raise EmptyExtractionError(f"{source}: the file is empty.")
     text, title = "", None
     headings: list[Heading] = []
-    with _quiet("trafilatura", "htmldate", "courlan"):
-        try:
-            for recall in (False, True):
-                xml = trafilatura.extract(
-                    html, output_format="xml", include_tables=True, include_comments=False,
-                    include_formatting=False, include_links=False, include_images=False,
-                    with_metadata=True, favor_recall=recall,
-                )
-                if xml:
-                    text, headings, title = _xml_to_text(xml)
-                    if text.strip():
-                        break
-        except Exception as e:  # trafilatura/lxml on badly broken markup
-            raise InputError(
-                f"{source}: cannot parse this HTML ({type(e).__name__}: {e})."
-            ) from None
-    title = _html_title(html) or title
-    return _document(
+    if len(html) <= MAX_HTML_MAIN_TEXT:
+        with quiet("trafilatura", "htmldate", "courlan"):
+            try:
+                for recall in (False, True):
+                    xml = trafilatura.extract(
+                        html, output_format="xml", include_tables=True, include_comments=False,
+                        include_formatting=False, include_links=False, include_images=False,
+                        with_metadata=False, favor_recall=recall,
+                    )
+                    if xml:
+                        text, headings, title = _xml_to_text(xml)
+                        if text.strip():
+                            break
+            except Exception as e:  # trafilatura/lxml on badly broken markup
+                logger.debug("trafilatura failed on %s: %s", source, e)
+                text = ""
+    try:
+        whole, whole_headings, page_title = page_text(html)
+    except Exception as e:  # html.parser on badly broken markup
+        logger.debug("reading the whole page failed on %s: %s", source, e)
+        whole, whole_headings, page_title = "", [], ""
+    kept = len(text.strip())
+    if len(html) > MAX_HTML_MAIN_TEXT:
+        notices.append(
+            f"{source}: a page of {len(html) / 1e6:,.0f} million characters is read whole "
+            "(without scripts, menus, headers and footers); main-text detection is skipped."
+        )
+        text, headings = whole, whole_headings
+    elif (kept < 0.05 * len(whole) and len(whole) - kept > 20_000) or (not kept and whole.strip()):
+        notices.append(
+            f"{source}: main-text detection kept {kept:,} of the page's {len(whole):,} "
+            "characters; the page is read whole (without scripts, menus, headers and "
+            "footers)."
+        )
+        text, headings = whole, whole_headings
+    title = _html_title(html) or page_title or title
+    author, organisation, date = _html_metadata(html)
+    return document(
         source=source, data=data, text=text, kind="html", title=title, headings=headings,
-        notices=notices, what="main text",
+        notices=notices, what="main text", author=author, organisation=organisation,
+        date=date,
     )
 
 
 READERS: dict[str, Callable[[Path, bytes, str], Document]] = {
     ".pdf": read_pdf,
     ".docx": read_docx,
+    ".odt": read_odt,
     ".html": read_html,
     ".htm": read_html,
+    ".eml": read_eml,
 }
