@@ -852,7 +852,11 @@ def test_ask_in_a_loop_during_ten_ingests(
     t.join()
     assert results == [0] * 10
     assert asked >= 10 and failed == [], failed
-    assert len(_gens(Path(args[1]))) == 1
+    # a generation an ask held during the last swap may remain; the next ingest takes it
+    assert len(_gens(Path(args[1]))) <= 2
+    p = _spawn([*args, "ingest", *sets[0]], env)
+    p.communicate(timeout=300)
+    assert p.returncode == 0 and len(_gens(Path(args[1]))) == 1
 
 
 class _Timeout(Exception):
