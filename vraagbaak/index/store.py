@@ -192,7 +192,9 @@ def write_error(index_dir: Path, error: OSError) -> IndexWriteError:
     permission); the previous index there is left as it was."""
     why = error.strerror or str(error)
     hint = None
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) or (error.errno is None and _full(index_dir)):
+        # numpy reports a short write without an errno ("56960 requested and 17376 written")
+        why = os.strerror(errno.ENOSPC)
         hint = "Free some disk space, then try again."
     elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         hint = "Use a folder you can write to: --index DIR (or $VRAAGBAAK_INDEX)."
@@ -200,6 +202,17 @@ def write_error(index_dir: Path, error: OSError) -> IndexWriteError:
         f"Cannot write the index at {index_dir}: {why}. The index there was not changed.",
         hint=hint,
     )
+
+
+def _full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` (or its nearest existing parent) is full."""
+    for p in (folder, *folder.parents):
+        try:
+            st = os.statvfs(p)
+        except OSError:
+            continue
+        return st.f_bavail * st.f_frsize < (1 << 20)
+    return False
 
 
 def rebuild_hint(index_dir: Path, manifest: dict[str, Any] | None = None) -> str:
