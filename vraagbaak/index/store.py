@@ -350,8 +350,7 @@ class Index:
     ) -> None:
         self.root = root
         self.manifest = manifest
-        # the shared lock on this generation, held while this object lives
-        self._release = weakref.finalize(self, os.close, lock_fd) if lock_fd is not None else None
+        self._release: weakref.finalize | None = None
         self.chunks: list[Chunk] = []
         with (root / "chunks.jsonl").open(encoding="utf-8") as f:
             self.chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
@@ -374,6 +373,8 @@ class Index:
         for c in self.chunks:
             offsets[c.id + 1] = len(c.sentences)
         self.sent_offsets = np.cumsum(offsets)
+        if lock_fd is not None:  # the shared lock on this generation, held while in use
+            self._release = weakref.finalize(self, os.close, lock_fd)
 
     def close(self) -> None:
         """Release this generation (an ingest may then remove it once it is not live)."""
