@@ -16,6 +16,7 @@ Bad inputs tried (see ``BAD_FILES`` and the tests below):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -25,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -581,3 +582,446 @@ def test_big_file_ingest_shows_progress(tmp_path: Path, monkeypatch: pytest.Monk
     assert "Embedding passages" in err and "Traceback" not in err
     m = re.search(r"Indexed 1 sources, (\d+) passages", out)
     assert m and int(m.group(1)) > 500
+
+
+# -- issue 14: the life of generations, the cache, the manifest, hostile files -------
+#
+# Each test below fails without the fix it names (see docs/formats.md, "Hostile inputs
+# and faults tried").
+
+
+def _gens(index: Path) -> list[str]:
+    return sorted(p.name for p in index.glob("gen-*"))
+
+
+def _rewrite_manifest(gen: Path, change: Callable[[dict], None]) -> None:
+    """Edit a manifest and store it with a valid checksum of its own (a hand edit that
+    only the type checks can catch)."""
+    try:
+        from vraagbaak.index.manifest import dumps
+    except ImportError:  # the code before the manifest had a checksum of its own
+        dumps = json.dumps
+
+    m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    change(m)
+    (gen / "manifest.json").write_text(dumps(m), encoding="utf-8")
+
+
+def test_index_without_current_link_is_never_rebuilt_or_cleaned(
+    docs: Path, index_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 1: generations without ``current`` (copied without symlinks) are an index:
+    ``ask``, ``ingest`` and ``ingest --add`` refuse with the command that recovers it."""
+    index = Path(index_args[1])
+    before = answers(index_args, capsys)
+    # a second, older complete generation and a half-built one lie beside it too
+    live = live_generation(index)
+    assert live is not None
+    (index / "current").unlink()
+    gens = _gens(index)
+    for cmd in (["ask", QUESTION], ["ingest", str(docs)], ["ingest", "--add", str(docs)],
+                ["sources"]):
+        code, out, err = run([*index_args, *cmd], capsys)
+        assert code == 1, (cmd, out, err)
+        msg = one_message(err)
+        assert "no 'current' link" in msg and "Nothing was changed" in msg
+        assert _gens(index) == gens and not (index / "current").exists()
+    hint = err.strip().splitlines()[-1]
+    assert hint.startswith("Point it at its newest complete generation with: ln -sfn ")
+    assert subprocess.run(shlex.split(hint.split(": ", 1)[1]), check=False).returncode == 0
+    assert answers(index_args, capsys) == before
+
+
+def test_cleanup_without_a_live_generation_removes_nothing(docs: Path, tmp_path: Path) -> None:
+    from vraagbaak.index.store import cleanup
+
+    settings = Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c", encoder="fake:64")
+    Vraagbaak(settings).ingest([docs])
+    (settings.index_dir / "current").unlink()
+    gens = _gens(settings.index_dir)
+    cleanup(settings.index_dir)
+    assert _gens(settings.index_dir) == gens
+
+
+def test_ask_on_a_folder_with_only_a_half_built_generation_builds(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A killed first ingest leaves a generation without a manifest: that is no index,
+    and ``ask`` may build one (and clear the leftover)."""
+    index = tmp_path / "ix"
+    (index / "gen-20200101-000000-1-1" / "texts").mkdir(parents=True)
+    monkeypatch.setenv("VRAAGBAAK_CORPUS", str(docs))
+    code, _, err = run(["--index", str(index), "--encoder", "fake:64", "ask", QUESTION],
+                       capsys)
+    assert code == 0, err
+    assert len(_gens(index)) == 1 and "gen-20200101-000000-1-1" not in _gens(index)
+
+
+def _flip_cache_bits(cache: Path, n: int) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(cache / "embeddings.sqlite")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    table = "vec" if "vec" in tables else "emb"  # emb: the layout before checksums
+    rows = db.execute(f"SELECT k, v FROM {table} ORDER BY k LIMIT ?", (n,)).fetchall()
+    for i, (k, v) in enumerate(rows):
+        b = bytearray(v)
+        b[(7 * i) % len(b)] ^= 1 << (i % 8)
+        db.execute(f"UPDATE {table} SET v = ? WHERE k = ?", (bytes(b), k))
+    db.commit()
+    db.close()
+    return len(rows)
+
+
+def test_damaged_cache_entries_are_misses(docs: Path, tmp_path: Path) -> None:
+    """Case 2: one flipped bit in 60 cached vectors: those 60 texts are embedded again,
+    the new index equals one built without a cache, and the entries are rewritten."""
+    import numpy as np
+
+    s1 = Settings(index_dir=tmp_path / "a", cache_dir=tmp_path / "cache", encoder="fake:64")
+    Vraagbaak(s1).ingest([docs])
+    assert _flip_cache_bits(tmp_path / "cache", 60) == 60
+    rep = Vraagbaak(s1.with_(index_dir=tmp_path / "b")).ingest([docs])
+    assert rep.encoded == 60
+    fresh = Settings(index_dir=tmp_path / "c", cache_dir=tmp_path / "c2", encoder="fake:64")
+    Vraagbaak(fresh).ingest([docs])
+    got = Vraagbaak(s1.with_(index_dir=tmp_path / "b")).index
+    want = Vraagbaak(fresh).index
+    for name in ("passage_vectors", "sentence_vectors"):
+        a, b = np.asarray(getattr(got, name)), np.asarray(getattr(want, name))
+        assert np.isfinite(a).all() and np.array_equal(a, b)
+    # rewritten: a third index embeds nothing
+    assert Vraagbaak(s1.with_(index_dir=tmp_path / "d")).ingest([docs]).encoded == 0
+
+
+def test_cache_rejects_non_finite_and_non_unit_vectors(tmp_path: Path) -> None:
+    import numpy as np
+
+    from vraagbaak.index.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "e.sqlite")
+    good = np.ones(4, np.float32) / 2
+    cache.put_many({"good": good, "inf": np.array([np.inf, 0, 0, 0], np.float32),
+                    "nan": np.full(4, np.nan, np.float32), "long": good * 3,
+                    "zero": np.zeros(4, np.float32)})
+    assert sorted(cache.get_many(["good", "inf", "nan", "long", "zero"], dim=4)) == [
+        "good", "zero"]
+    assert cache.get_many(["good"], dim=8) == {}
+    # vectors of the first layout, without checksums, are not read
+    cache._db.execute("CREATE TABLE emb (k TEXT PRIMARY KEY, v BLOB)")  # type: ignore[union-attr]
+    cache._db.execute("INSERT INTO emb VALUES ('old', ?)", (good.tobytes(),))  # type: ignore[union-attr]
+    assert cache.get_many(["old"], dim=4) == {}
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage"])
+def test_add_without_cache_carries_vectors_over(damage: str, docs: Path, tmp_path: Path) -> None:
+    """Case 5: with the cache gone or broken, ``ingest --add`` embeds only the new file;
+    the unchanged sources' vectors come from the previous generation."""
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    settings = Settings(index_dir=tmp_path / "ix", cache_dir=cache, encoder="fake:64")
+    vb = Vraagbaak(settings)
+    first = vb.ingest([docs])
+    before = np.array(vb.index.passage_vectors)
+    __import__("shutil").rmtree(cache)
+    if damage == "garbage":
+        cache.mkdir()
+        (cache / "embeddings.sqlite").write_bytes(os.urandom(5000))
+    extra = tmp_path / "nieuw.md"
+    extra.write_text("# Nieuw\n\nDe gemeente Houten werkt integraal.\n", "utf-8")
+    rep = vb.ingest([extra], add=True)
+    assert 0 < rep.encoded <= 4 and rep.reused >= first.encoded
+    after = np.array(vb.index.passage_vectors)
+    assert {r.tobytes() for r in before} <= {r.tobytes() for r in after}
+
+
+def test_manifest_flipped_byte_is_caught(index_args: list[str],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Case 3: a byte changed inside a value of the manifest (still valid JSON)."""
+    gen = live_generation(Path(index_args[1]))
+    assert gen is not None
+    raw = (gen / "manifest.json").read_bytes()
+    i = raw.index(b'"title": "') + len(b'"title": "')
+    (gen / "manifest.json").write_bytes(raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1:])
+    code, out, err = run([*index_args, "ask", QUESTION], capsys)
+    assert code == 1 and out == ""
+    assert "manifest was changed" in one_message(err)
+
+
+def test_source_pointing_at_another_sources_text_is_caught(
+    docs: Path, index_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 3: a source's sha256 set to another source's (manifest checksum recomputed):
+    its text is checked when read, so neither the reader nor ``ingest --add`` uses the
+    other document."""
+    index = Path(index_args[1])
+    gen = live_generation(index)
+    assert gen is not None
+
+    def swap(m: dict) -> None:
+        m["sources"][0]["sha256"] = m["sources"][1]["sha256"]
+
+    _rewrite_manifest(gen, swap)
+    name = json.loads((gen / "manifest.json").read_text("utf-8"))["sources"][0]["source"]
+    vb = Vraagbaak(Settings(index_dir=index, encoder="fake:64"))
+    with pytest.raises(Exception, match=r"stored text of .* is not the text") as e:
+        vb.index.source_text(name)
+    assert type(e.value).__name__ == "IndexCorruptError"
+    extra = docs.parent / "extra.txt"
+    extra.write_text("Een tekst over de raad en integraal werken.\n", "utf-8")
+    code, _, err = run([*index_args, "ingest", "--add", str(extra)], capsys)
+    assert code == 1 and "is not the text it was indexed from" in one_message(err)
+    assert live_generation(index) == gen
+
+
+BAD_MANIFESTS: dict[str, Callable[[dict], None]] = {
+    "encoder null": lambda m: m.__setitem__("encoder", None),
+    "sources null": lambda m: m.__setitem__("sources", None),
+    "chunks a string": lambda m: m["sources"][0].__setitem__("chunks", "12"),
+    "unknown source field": lambda m: m["sources"][0].__setitem__("extra", 1),
+    "newline in a source name": lambda m: m["sources"][0].__setitem__("source", "a\n[1] b"),
+    "checksums null": lambda m: m.__setitem__("checksums", None),
+    "analysis a list": lambda m: m.__setitem__("analysis", []),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MANIFESTS))
+def test_manifest_with_wrong_types_is_damaged_not_a_traceback(
+    case: str, docs: Path, index_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = Path(index_args[1])
+    gen = live_generation(index)
+    assert gen is not None
+    _rewrite_manifest(gen, BAD_MANIFESTS[case])
+    for cmd in (["ask", QUESTION], ["sources"], ["ingest", "--add", str(docs)]):
+        code, out, err = run([*index_args, *cmd], capsys)
+        assert code == 1 and out == "", (cmd, out, err)
+        assert "damaged" in one_message(err), err
+    assert live_generation(index) == gen
+
+
+def test_reader_keeps_its_generation_through_ingests(
+    docs: Path, tmp_path: Path
+) -> None:
+    """Case 4: an index opened before two ingests can still read all its parts (the
+    ingests leave the generation a reader holds, and remove it once released)."""
+    settings = Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c", encoder="fake:64")
+    Vraagbaak(settings).ingest([docs / SMALL[0]])
+    reader = Vraagbaak(settings)
+    ix = reader.index
+    held = ix.root
+    writer = Vraagbaak(settings)
+    writer.ingest([docs / SMALL[1]])
+    writer.ingest([docs / SMALL[2]])
+    assert held.is_dir() and live_generation(settings.index_dir) != held
+    assert ix.source_text(SMALL[0]) and len(ix.sentence_vectors) and ix.bm25 is not None
+    ix.close()
+    writer.ingest([docs / SMALL[0]])
+    assert not held.exists() and len(_gens(settings.index_dir)) == 1
+
+
+@pytest.mark.slow
+def test_ask_in_a_loop_during_ten_ingests(
+    tmp_path: Path, docs: Path, slow_index: tuple[list[str], dict[str, str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Case 4: ``ask`` never fails while ten ingests (separate processes) swap
+    generations."""
+    import threading
+
+    args, env, _ = slow_index
+    sets = [[str(docs / n) for n in SMALL[:2]], [str(docs / n) for n in SMALL]]
+    results: list[int] = []
+
+    def ingests() -> None:
+        for i in range(10):
+            p = _spawn([*args, "ingest", *sets[i % 2]], env)
+            p.communicate(timeout=300)
+            results.append(p.returncode)
+
+    t = threading.Thread(target=ingests)
+    t.start()
+    asked, failed = 0, []
+    while t.is_alive():
+        code, out, err = run([*args, "ask", "--json", QUESTION], capsys)
+        asked += 1
+        if code != 0 or '"passages": [{' not in out:
+            failed.append(err)
+    t.join()
+    assert results == [0] * 10
+    assert asked >= 10 and failed == [], failed
+    # a generation an ask held during the last swap may remain; the next ingest takes it
+    assert len(_gens(Path(args[1]))) <= 2
+    __import__("gc").collect()  # indexes of finished asks in this process let go
+    p = _spawn([*args, "ingest", *sets[0]], env)
+    p.communicate(timeout=300)
+    assert p.returncode == 0 and len(_gens(Path(args[1]))) == 1
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _no_hang(seconds: int) -> Iterator[None]:
+    def fire(*_: object) -> None:
+        raise _Timeout(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_fifo_given_as_file_does_not_hang(index_args: list[str], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Case 6: a FIFO named ``x.txt`` is refused at once."""
+    fifo = tmp_path / "x.txt"
+    os.mkfifo(fifo)
+    with _no_hang(30):
+        code, _, err = run([*index_args, "ingest", "--add", str(fifo)], capsys)
+    assert code == 1 and "named pipe" in one_message(err)
+    answers(index_args, capsys)
+
+
+def test_odd_entries_in_a_folder_are_skipped_with_a_line(
+    docs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cases 7 and 8: a FIFO, a broken and a looping link, a link to a folder, a name that
+    is not UTF-8 and a name with a line break are each skipped with one escaped line;
+    the other files are indexed."""
+    os.mkfifo(docs / "pijp.txt")
+    os.symlink(docs / "weg.txt", docs / "kapot.txt")
+    os.symlink(docs / "lus.txt", docs / "lus.txt")
+    other = tmp_path / "elders"
+    other.mkdir()
+    (other / "x.txt").write_text("Tekst.\n", "utf-8")
+    os.symlink(other, docs / "map")
+    text = (CORPUS / SMALL[0]).read_bytes()
+    with open(os.path.join(os.fsencode(docs), b"rapport\xff.txt"), "wb") as f:
+        f.write(text)
+    (docs / "a\n[1] vals.txt").write_bytes(text)
+    args = ["--index", str(tmp_path / "ix"), "--encoder", "fake:64"]
+    with _no_hang(60):
+        code, out, err = run([*args, "ingest", str(docs)], capsys)
+    assert code == 0, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    skipped = {ln.split(": ", 1)[0].rsplit("/", 1)[1]: ln for ln in lines}
+    assert len(lines) == 6, err
+    assert "named pipe" in skipped["pijp.txt"]
+    assert "broken symbolic link" in skipped["kapot.txt"]
+    assert "loops" in skipped["lus.txt"]
+    assert "link to a folder" in skipped["map"]
+    assert "not valid UTF-8" in skipped["rapport\\xff.txt"]
+    assert "control characters" in skipped["a\\n[1] vals.txt"]
+    assert f"Indexed {len(SMALL)} sources" in out and "6 skipped" in out
+
+
+@pytest.mark.parametrize("errno_", ["EROFS", "ENOSPC", "short write"])
+def test_unwritable_index_folder_is_one_message(
+    errno_: str, docs: Path, index_args: list[str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Case 7: a read-only file system (nothing can be created) and a full disk (writing
+    fails midway): one message, the old index answers, nothing is left behind."""
+    import errno
+
+    import numpy as np
+
+    from vraagbaak.index import store
+
+    index = Path(index_args[1])
+    before, gens = answers(index_args, capsys), _gens(index)
+    code = getattr(errno, errno_, 0)
+    if errno_ == "EROFS":
+        real = os.mkdir
+
+        def mkdir(path: object, *a: object, **k: object) -> None:
+            if str(index) in os.fsdecode(path):  # type: ignore[arg-type]
+                raise OSError(code, os.strerror(code), path)
+            real(path, *a, **k)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "mkdir", mkdir)
+    elif errno_ == "ENOSPC":
+        def save(*a: object, **k: object) -> None:
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(store.np, "save", save)
+    else:  # numpy's own report of a full disk carries no errno
+        def short(*a: object, **k: object) -> None:
+            raise OSError("56960 requested and 17376 written")
+
+        monkeypatch.setattr(store.np, "save", short)
+        monkeypatch.setattr(store, "_full", lambda _: True)
+    (docs / "nieuw.md").write_text("# Nieuw\n\nDe gemeente Houten werkt integraal.\n", "utf-8")
+    for extra in ([], ["--add"]):
+        code_, _, err = run([*index_args, "ingest", *extra, str(docs)], capsys)
+        assert code_ == 1
+        msg = one_message(err)
+        assert "Cannot write the index" in msg and "was not changed" in msg
+        assert ("--index DIR" if errno_ == "EROFS" else "No space left on device") in msg
+    monkeypatch.undo()
+    assert _gens(index) == gens and np is not None
+    assert answers(index_args, capsys) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-k", "abc"], "invalid int value: 'abc'"),
+        (["-k", "0"], "top_k must be greater than 0"),
+        (["--min-confidence", "5"], "from 0 to 1"),
+        (["--min-confidence", "nan"], "from 0 to 1"),
+        (["--min-confidence", "-0.1"], "from 0 to 1"),
+        (["--no-such-option"], "unrecognized arguments"),
+    ],
+)
+def test_bad_ask_options_are_one_message_and_exit_1(
+    extra: list[str], message: str, index_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 8: ``-k abc`` exits 1 (argparse's own exit is 2), a minimum confidence outside
+    0..1 or nan is refused rather than silently refusing every answer."""
+    code, out, err = run([*index_args, "ask", *extra, QUESTION], capsys)
+    assert code == 1 and out == ""
+    assert message in one_message(err)
+
+
+def test_min_confidence_is_checked_by_the_library(index_args: list[str]) -> None:
+    from vraagbaak.errors import InputError
+
+    for bad in (5.0, float("nan"), -1.0, float("inf")):
+        with pytest.raises(InputError, match="from 0 to 1"):
+            Settings(abstain_threshold=bad)
+        vb = Vraagbaak(Settings(index_dir=Path(index_args[1]), encoder="fake:64"))
+        with pytest.raises(InputError, match="from 0 to 1"):
+            vb.ask(QUESTION, min_confidence=bad)
+    assert Settings(abstain_threshold=0.0).abstain_threshold == 0.0
+
+
+def test_question_cut_notice_only_when_cut(index_args: list[str]) -> None:
+    """Case 8: removing control characters is no cut; 10,000 characters are."""
+    vb = Vraagbaak(Settings(index_dir=Path(index_args[1]), encoder="fake:64"))
+    assert vb.ask("Wat\x00 moeten\x1b bestuurders\x7f doen?").notices == ()
+    long_q = ("Wat moeten bestuurders doen? " * 400)[:10_000]
+    assert vb.ask(long_q).notices == ("The question was cut to its first 2000 characters.",)
+
+
+def test_unknown_encoder_is_reported_before_walking_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 8: cheap checks come first (the test used to walk the real /tmp)."""
+    from vraagbaak.index import builder
+
+    def walk(*_: object) -> None:
+        raise AssertionError("the folders were walked")
+
+    monkeypatch.setattr(builder, "discover", walk)
+    code, _, err = run(["--index", str(tmp_path / "ix"), "--encoder", "word2vec", "ingest",
+                        str(tmp_path)], capsys)
+    assert code == 1 and "Unknown encoder" in one_message(err)

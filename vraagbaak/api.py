@@ -34,7 +34,7 @@ from .qa.search import (
     score_all,
     score_candidates,
 )
-from .settings import Settings, bundled_corpus
+from .settings import Settings, bundled_corpus, check_min_confidence
 from .types import Hit, Result
 
 if TYPE_CHECKING:
@@ -233,8 +233,13 @@ class Vraagbaak:
 
         With the reading model (on unless ``answering.reader`` or ``reader_on`` is False),
         it picks the answer among the best candidate sentences, its verdict weighs in the
-        confidence, and the passage holding the answer is ranked first."""
+        confidence, and the passage holding the answer is ranked first.
+
+        Raises:
+            InputError: the question is empty, or ``min_confidence`` is not in 0..1.
+        """
         q = clean_question(question)
+        min_confidence = check_min_confidence(min_confidence)
         ix = self.index
         rs = self._retrieval(method)
         scores = self._scores(ix, q, sources)
@@ -273,7 +278,7 @@ class Vraagbaak:
             else None
         )
         notices: tuple[str, ...] = ()
-        if len(q) < len(" ".join(str(question).split())):
+        if len(q) < len(clean_question(question, max_chars=len(str(question)))):
             notices = (f"The question was cut to its first {len(q)} characters.",)
         return Result(
             question=q,

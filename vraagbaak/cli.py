@@ -7,17 +7,22 @@ import json
 import logging
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .api import Vraagbaak
-from .errors import VraagbaakError
+from .errors import InputError, VraagbaakError
 from .qa.answer import AnswerSettings
 from .settings import Settings
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+
+
+class UsageError(InputError):
+    """A command line that does not parse (an unknown option, ``-k abc``)."""
 
 
 def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
@@ -53,8 +58,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         kw["index_dir"] = Path(args.index).expanduser()
     if args.encoder:
         kw["encoder"] = args.encoder
-    if getattr(args, "top_k", None):
+    if getattr(args, "top_k", None) is not None:
         kw["top_k"] = args.top_k
+    if getattr(args, "min_confidence", None) is not None:
+        kw["abstain_threshold"] = args.min_confidence
     kw["backend"] = args.backend
     kw["milvus_uri"] = args.uri or None
     kw["milvus_token"] = args.milvus_token or None
@@ -101,8 +108,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _read_questions(args: argparse.Namespace) -> list[str]:
-    from .errors import InputError
-
     if args.questions:
         p = Path(args.questions)
         try:
@@ -281,8 +286,15 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one message and exit status 1."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(f"{message}.", hint=f"See: {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="vraagbaak",
         description="Ask questions in Dutch of Dutch documents; "
         "get back the exact passages that answer them.",
@@ -389,7 +401,11 @@ def _register_optional() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _register_optional()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(f"vraagbaak: {e.user_message()}", file=sys.stderr)
+        return EXIT_ERROR
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

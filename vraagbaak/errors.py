@@ -50,3 +50,7 @@ class EncoderError(VraagbaakError):
 
 class IndexLockedError(VraagbaakError):
     """Another process is writing the index."""
+
+
+class IndexWriteError(VraagbaakError):
+    """The index folder cannot be written (read-only, full, no permission)."""

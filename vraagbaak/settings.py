@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,25 @@ def bundled_corpus() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(__file__).resolve().parent.parent / "corpus"
+
+
+def check_min_confidence(value: float | None) -> float | None:
+    """A minimum answer confidence: None (the calibrated default) or a number in 0..1.
+
+    Raises:
+        InputError: it is not a number in 0..1 (``nan`` included).
+    """
+    if value is None:
+        return None
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        p = math.nan
+    if not 0.0 <= p <= 1.0:  # also false for nan
+        raise InputError(
+            f"The minimum confidence must be a number from 0 to 1. Currently it is {value}."
+        )
+    return p
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
+        check_min_confidence(self.abstain_threshold)
         if self.backend not in BACKENDS:
             raise InputError(
                 f"backend must be one of {', '.join(BACKENDS)}. Currently {self.backend!r}."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import shutil
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError, VraagbaakError
 from ..ingest.chunker import chunk_document
-from ..ingest.readers import discover, read_document
+from ..ingest.readers import discover, read_document, read_file_bytes, shown
 from ..settings import ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
 from .analysis import AnalysisSettings
@@ -23,20 +22,27 @@ from .store import (
     Index,
     Progress,
     build_generation,
+    check_writable_layout,
     code_versions,
-    live_generation,
+    holds_index,
     new_generation_dir,
     swap_in,
+    write_error,
     write_lock,
 )
 
 logger = logging.getLogger(__name__)
 
 
-def _old_index(settings: Settings) -> Index | None:
+def _old_index(settings: Settings, *, add: bool) -> Index | None:
+    """The live index, checked; None when there is none, or when it is damaged and the
+    ingest replaces it anyway. ``--add`` keeps what is indexed, so there a damaged index
+    is an error: nothing it holds is dropped unasked."""
     try:
         return Index.open(settings.index_dir, verify=True)
     except VraagbaakError:
+        if add and holds_index(settings.index_dir):
+            raise
         return None
 
 
@@ -80,12 +86,14 @@ def ingest(
     t0 = time.perf_counter()
     analysis = analysis or AnalysisSettings()
     report = BuildReport()
+    encoder = get_encoder(settings.encoder)  # cheap checks first, then walk the folders
+    check_writable_layout(settings.index_dir)
     found, skipped = discover(paths)
-    report.skipped.extend((str(p), why) for p, why in skipped)
-    encoder = get_encoder(settings.encoder)
+    report.skipped.extend((shown(str(p)), why) for p, why in skipped)
 
     with write_lock(settings.index_dir):
-        old = _old_index(settings)
+        check_writable_layout(settings.index_dir)
+        old = _old_index(settings, add=add)
         reusable = old is not None and _same_settings(old, settings, encoder.id, analysis)
         old_by_source = {s.source: s for s in old.sources} if old else {}
 
@@ -96,9 +104,10 @@ def ingest(
             if progress:
                 progress("reading", i, len(found))
             try:
-                sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError as e:
-                report.skipped.append((str(path), f"cannot read it ({e.strerror or e})"))
+                sha = hashlib.sha256(read_file_bytes(path)).hexdigest()
+            except InputError as e:
+                where = shown(str(path))
+                report.skipped.append((where, str(e).removeprefix(f"{where}: ")))
                 continue
             prev = old_by_source.get(name)
             attached: list[tuple[Document, list[Chunk]]] = []  # an e-mail's attachments
@@ -113,7 +122,7 @@ def ingest(
                 except InputError as e:
                     why = str(e)
                     why = why[len(name) + 2 :] if why.startswith(f"{name}: ") else why
-                    report.skipped.append((str(path), why))
+                    report.skipped.append((shown(str(path)), why))
                     continue
                 doc_chunks = chunk_document(doc, settings.chunking)
                 (report.changed if prev is not None else report.added).append(name)
@@ -169,6 +178,7 @@ def ingest(
             report=report,
             progress=progress,
             indexed_at={n: old_by_source[n].indexed_at for n in report.unchanged},
+            previous=old,
         )
     report.seconds = time.perf_counter() - t0
     return report
@@ -186,11 +196,22 @@ def _write_generation(
     report: BuildReport,
     indexed_at: dict[str, str],
     progress: Progress | None = None,
+    previous: Index | None = None,
 ) -> None:
     """Build a new generation and make it live; on any failure remove it, so the previous
-    index stays live and intact."""
-    gen = new_generation_dir(settings.index_dir)
+    index stays live and intact. ``previous`` (the live index) lends its vectors and is
+    released before the swap, so the swap can remove it.
+
+    Raises:
+        IndexWriteError: the folder cannot be written (read-only, full, no permission).
+    """
     cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+    try:
+        gen = new_generation_dir(settings.index_dir)
+        gen.mkdir()
+    except OSError as e:
+        cache.close()
+        raise write_error(settings.index_dir, e) from None
     try:
         build_generation(
             gen,
@@ -204,8 +225,14 @@ def _write_generation(
             report=report,
             progress=progress,
             indexed_at=indexed_at,
+            previous=previous,
         )
+        if previous is not None:
+            previous.close()
         swap_in(settings.index_dir, gen)
+    except OSError as e:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise write_error(settings.index_dir, e) from None
     except BaseException:
         shutil.rmtree(gen, ignore_errors=True)
         raise
@@ -286,15 +313,14 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
             analysis=AnalysisSettings(**old.manifest["analysis"]),
             report=report,
             indexed_at={s.source: s.indexed_at for s in keep},
+            previous=old,
         )
     report.seconds = time.perf_counter() - t0
     return report
 
 
 def index_exists(settings: Settings) -> bool:
-    """Whether an index is there (a damaged one counts: opening it reports the damage,
-    rather than a new index silently replacing it)."""
-    with contextlib.suppress(OSError):
-        link = settings.index_dir / "current"
-        return link.is_symlink() or live_generation(settings.index_dir) is not None
-    return False
+    """Whether an index is there (a damaged one counts, and so do generations without
+    their ``current`` link: opening it reports the damage, rather than a new index
+    silently replacing it)."""
+    return holds_index(settings.index_dir)

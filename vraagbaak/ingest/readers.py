@@ -7,9 +7,12 @@ extracted text, which the index stores so citations stay checkable.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -128,6 +131,75 @@ _register_optional_readers()
 SUPPORTED_SUFFIXES = frozenset(READERS)
 
 
+def shown(name: str) -> str:
+    """A file name or path as it may be printed: bytes that are not UTF-8 as ``\\xff``,
+    control characters (a newline, an escape) as ``\\n``, ``\\x1b``, so a name can never
+    forge a line of output."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file name cannot be a source name (it is printed in answers and listings),
+    or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8; rename the file"
+    if shown(name) != name:
+        return "the file name holds control characters (a line break?); rename the file"
+    return None
+
+
+def read_file_bytes(path: Path) -> bytes:
+    """The bytes of a regular file. A FIFO, socket or device is refused at once (opened
+    without blocking, checked before reading), so nothing can hang an ingest.
+
+    Raises:
+        InputError: the file is missing, unreadable or not a regular file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(f"{shown(str(path))}: no such file.") from None
+    except IsADirectoryError:
+        raise InputError(f"{shown(str(path))}: is a folder, not a file.") from None
+    except OSError as e:
+        raise InputError(f"{shown(str(path))}: {_why(e)}.") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{shown(str(path))}: is a folder, not a file.")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{shown(str(path))}: {_kind(st.st_mode)}, not a regular file.")
+        os.set_blocking(f.fileno(), True)
+        try:
+            return f.read()
+        except OSError as e:
+            raise InputError(f"{shown(str(path))}: cannot read it ({e.strerror or e}).") from None
+
+
+def _why(e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "a symbolic link that loops"
+    if e.errno == errno.ENXIO:
+        return "a socket or device, not a regular file"
+    return f"cannot read it ({e.strerror or e})"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
 def read_document(path: str | Path, *, source: str | None = None) -> Document:
     """Read one file.
 
@@ -144,15 +216,40 @@ def read_document(path: str | Path, *, source: str | None = None) -> Document:
     if reader is None:
         supported = ", ".join(sorted(READERS))
         raise UnsupportedFormatError(f"{name}: unsupported file type (supported: {supported}).")
+    return reader(p, read_file_bytes(p), name)
+
+
+def _entry_problem(path: Path) -> str | None:
+    """Why a folder entry cannot be read as a file (checked without opening it), or None."""
     try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file.") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a folder, not a file.") from None
+        st = path.stat()
     except OSError as e:
-        raise InputError(f"{p}: cannot read it ({e.strerror or e}).") from None
-    return reader(p, data, name)
+        if e.errno == errno.ELOOP:
+            return "a symbolic link that loops"
+        if path.is_symlink():
+            return "a broken symbolic link (its target is missing)"
+        return f"cannot read it ({e.strerror or e})"
+    if stat.S_ISDIR(st.st_mode):
+        return "a link to a folder (links to folders are not followed)"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{_kind(st.st_mode)}, not a regular file"
+    return None
+
+
+def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """The entries under ``folder`` (hidden ones left out), sorted; folders it cannot
+    read are added to ``skipped``. Links to folders are listed, not followed."""
+    out: list[Path] = []
+
+    def unreadable(e: OSError) -> None:
+        skipped.append((Path(e.filename or folder), f"cannot read this folder ({e.strerror})"))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=False):
+        base = Path(root)
+        entries = [d for d in dirs if (base / d).is_symlink()] + files
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (base / d).is_symlink())
+        out.extend(base / f for f in entries if not f.startswith("."))
+    return sorted(out, key=lambda f: f.relative_to(folder).parts)
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
@@ -171,21 +268,22 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[
     seen: set[str] = set()
     for raw in paths:
         p = Path(raw).expanduser()
-        if not p.exists():
-            raise InputError(f"{raw}: no such file or folder.")
+        if not p.exists() and not p.is_symlink():
+            raise InputError(f"{shown(str(raw))}: no such file or folder.")
         if p.is_dir():
-            files = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-            items = [(f, f"{p.resolve().name}/{f.relative_to(p).as_posix()}") for f in files]
+            items = [
+                (f, f"{p.resolve().name}/{f.relative_to(p).as_posix()}") for f in _walk(p, skipped)
+            ]
         else:
             items = [(p, p.name)]
         for f, name in items:
-            if f.suffix.lower() not in READERS:
-                if f.name.lower() not in {"readme", "license"}:
-                    skipped.append((f, f"unsupported file type '{f.suffix or f.name}'"))
+            problem = name_problem(name) or _entry_problem(f)
+            if problem is None and f.suffix.lower() not in READERS:
+                if f.name.lower() in {"readme", "license"}:
+                    continue
+                problem = f"unsupported file type '{f.suffix or f.name}'"
+            if problem is not None:
+                skipped.append((f, problem))
                 continue
             if name in seen:
                 name = str(f.resolve())
