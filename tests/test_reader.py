@@ -102,8 +102,9 @@ def test_calibration_names_are_checked(reader) -> None:  # type: ignore[no-untyp
         pytest.skip("the shipped reader has no calibration")
     ev = dict.fromkeys(cal["features"], 0.0)
     assert 0.0 < reader_confidence(ev, cal) < 1.0
-    with pytest.raises(EncoderError, match="Recalibrate"):
+    with pytest.raises(EncoderError, match="needs evidence") as e:
         reader_confidence({}, cal)
+    assert "training.reader.calibrate --write" in (e.value.hint or "")
 
 
 def test_card_lists_every_shipped_tensor(reader) -> None:  # type: ignore[no-untyped-def]

@@ -31,6 +31,9 @@ _SOURCE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "notices": list,
     "pages": list,
     "headings": list,
+    "author": (str, type(None)),
+    "organisation": (str, type(None)),
+    "ocr_pages": list,
 }
 
 
