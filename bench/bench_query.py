@@ -79,7 +79,9 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
     t4 = time.perf_counter()
     out = {"encode": t1 - t0, "score_rest": t2 - t1, "rank": t3 - t2,
            "answer_candidates": t4 - t3}
-    reader = vb.reader
+    from vraagbaak.qa.reader import get_reader
+
+    reader = get_reader(vb.settings.cache_dir)
     if reader is not None and cands:
         from vraagbaak.qa.answer import read
 
@@ -93,7 +95,7 @@ def measure(vb: Vraagbaak, questions: list[str], rounds: int) -> dict[str, Any]:
     interleaved per question so that all three see the same machine load."""
     from vraagbaak.qa.answer import AnswerSettings
 
-    plain = Vraagbaak(vb.settings, answering=AnswerSettings(reader=False))
+    plain, vb = vb, Vraagbaak(vb.settings, answering=AnswerSettings(reader=True))
     vb.index.warm_up()
     for q in questions:  # warm-up pass
         vb.ask(q)
@@ -196,7 +198,7 @@ def print_summary(r: dict[str, Any]) -> None:
           f"{r['rounds']} rounds (after a warm-up pass)")
     print(f"  ask (answer included{', reader on' if r['reader'] else ', no reader ships'}): "
           f"p50 {r['ask_p50_ms']:.1f} ms, p95 {r['ask_p95_ms']:.1f} ms  (target p50 <= 500)")
-    print(f"  ask without the reader: p50 {r['ask_noreader_p50_ms']:.1f} ms, "
+    print(f"  ask without the reader (the default): p50 {r['ask_noreader_p50_ms']:.1f} ms, "
           f"p95 {r['ask_noreader_p95_ms']:.1f} ms")
     print(f"  one query encoding:    p50 {r['encode_p50_ms']:.1f} ms, "
           f"p95 {r['encode_p95_ms']:.1f} ms")

@@ -134,11 +134,14 @@ def test_title_less_page_keeps_its_first_sentence(tmp_path) -> None:  # type: ig
     assert res.answer.text.startswith("U vraagt een paspoort aan bij uw eigen gemeente.")
 
 
-def test_reader_can_be_switched_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reader_is_opt_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from vraagbaak.qa.answer import AnswerSettings
 
-    off = Vraagbaak(Settings(index_dir=tmp_path / "ix"), answering=AnswerSettings(reader=False))
-    assert off.reader is None
+    assert Vraagbaak(Settings(index_dir=tmp_path / "ix")).reader is None
+    on = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c"),
+                   answering=AnswerSettings(reader=True))
+    if ReaderCard.load() is not None:
+        assert on.reader is not None
     with pytest.raises(Exception, match="read must be"):
         dataclasses.replace(AnswerSettings(), read=0)
 
@@ -171,3 +174,22 @@ def test_abstention_model_is_checked_by_feature_names(monkeypatch) -> None:  # t
     finally:
         monkeypatch.undo()
         abstain.model.cache_clear()
+
+
+def test_ask_with_the_reader_quotes_its_choice_first(tmp_path, reader) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "brug.txt"
+    f.write_text(
+        "De brug\n\nDe brug over de Waal is een belangrijke verbinding in de regio. "
+        "Het gemeentehuis staat aan de Grote Markt.\n\n"
+        "Geschiedenis\n\nDe brug werd in 1936 voor het verkeer geopend. "
+        "Sindsdien rijden er dagelijks duizenden auto's over.\n",
+        "utf-8",
+    )
+    vb = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c",
+                            encoder="fake:64"))
+    vb.ingest([f])
+    res = vb.ask("In welk jaar werd de brug geopend?", reader_on=True, min_confidence=0.0)
+    assert res.answer is not None
+    assert res.answer.text.startswith("De brug werd in 1936")
+    assert res.hits[0].chunk.id == res.answer.chunk_id
+    assert 0.0 <= res.confidence <= 1.0

@@ -231,7 +231,7 @@ class Vraagbaak:
         """Answer ``question``: the answering sentence with its citation, or an abstention,
         plus the ranked passages.
 
-        With the reading model (on unless ``answering.reader`` or ``reader_on`` is False),
+        With the reading model (``answering.reader``, or ``reader_on`` for this question),
         it picks the answer among the best candidate sentences, its verdict weighs in the
         confidence, and the passage holding the answer is ranked first.
 
@@ -246,7 +246,8 @@ class Vraagbaak:
         k = top_k or self.settings.top_k
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
-        reader = self.reader if reader_on is not False else None
+        use_reader = self.answering.reader if reader_on is None else reader_on
+        reader = get_reader(self.settings.cache_dir) if use_reader else None
         lexical = looks_dutch(q)
         best: Candidate | None
         if reader is not None and cands:

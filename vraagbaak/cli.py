@@ -69,8 +69,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _vb(args: argparse.Namespace) -> Vraagbaak:
-    if getattr(args, "no_reader", False):
-        return Vraagbaak(_settings(args), answering=AnswerSettings(reader=False))
+    if getattr(args, "reader", False):
+        return Vraagbaak(_settings(args), answering=AnswerSettings(reader=True))
     return Vraagbaak(_settings(args))
 
 
@@ -361,9 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="abstain below this answer confidence (0..1; default: calibrated 0.5)",
     )
     s.add_argument(
-        "--no-reader",
+        "--reader",
         action="store_true",
-        help="answer with the cheap sentence scorer instead of the reading model",
+        help="choose the answer with vraagbaak's reading model (experimental; see README)",
     )
     s.set_defaults(func=cmd_ask)
 

@@ -44,18 +44,18 @@ Span = tuple[str, int, int]  # (source, start, end)
 
 MAX_ANSWER_CHARS = 400
 KS = (1, 5, 10)
-ALL_METHODS = ("hybrid", "hybrid-noreader", "rrf", "bm25", "dense")
-"""``hybrid`` is vraagbaak as it answers (fusion and the reading model); ``hybrid-noreader``
-the same retrieval with the cheap sentence scorer and the older abstention model instead of
-the reader; the baselines ``rrf``, ``bm25`` and ``dense`` are retrieval methods a user might
-otherwise pick, answered by the cheap sentence scorer (no reader)."""
+ALL_METHODS = ("hybrid", "hybrid+reader", "rrf", "bm25", "dense")
+"""``hybrid`` is vraagbaak as it answers by default (its fusion, the cheap sentence scorer
+and abstention model); ``hybrid+reader`` the same retrieval answered by the reading model;
+the baselines ``rrf``, ``bm25`` and ``dense`` are retrieval methods a user might otherwise
+pick, answered by the cheap sentence scorer (no reader)."""
 
 
 def method_parts(method: str) -> tuple[str, bool]:
     """The retrieval method of an evaluation method and whether the reader reads."""
-    if method == "hybrid-noreader":
-        return "hybrid", False
-    return method, method == "hybrid"
+    if method == "hybrid+reader":
+        return "hybrid", True
+    return method, False
 
 
 
