@@ -533,3 +533,222 @@ def test_several_tabs_ask_at_once(browser: Any, app_url: str, vb: Vraagbaak) -> 
             assert ans.source in pg.inner_text("#vb-answer-ref")
     finally:
         ctx.close()
+
+
+# -- in a real browser: options, confidence, citations, topic questions ------------------
+
+OFF_TOPIC = "Wat is het openingsuur van het zwembad?"
+SCREENSHOTS = os.environ.get("VRAAGBAAK_SCREENSHOTS")
+
+
+def _shot(pg: Any, name: str) -> None:
+    """Save a screenshot for the docs when $VRAAGBAAK_SCREENSHOTS names a folder."""
+    if SCREENSHOTS:
+        pg.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def _open_options(pg: Any) -> None:
+    pg.get_by_text("Opties", exact=True).click()
+    pg.wait_for_selector("#vb-min-conf textarea")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_opening_options_keeps_the_standard_threshold(page: Any, vb: Vraagbaak) -> None:
+    assert vb.ask(OFF_TOPIC).abstained, "precondition: the library abstains at its default"
+    _open_options(page)
+    assert page.input_value("#vb-min-conf textarea") == ""
+    _ask(page, OFF_TOPIC, press_enter=False)
+    _wait_answer(page)
+    assert page.get_attribute("#vb-answer .vb-result", "data-verdict") == "abstained"
+    assert NO_ANSWER in page.inner_text("#vb-answer")
+    assert page.input_value("#vb-min-conf textarea") == ""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -> None:
+    conf = vb.ask(OFF_TOPIC, min_confidence=0.0).confidence
+    assert 0.01 <= conf < vb.settings.uncertain_below, conf
+    _open_options(page)
+    page.fill("#vb-min-conf textarea", "0,01")
+    _ask(page, OFF_TOPIC, press_enter=False)
+    _wait_answer(page)
+    result = page.locator("#vb-answer .vb-result")
+    assert result.get_attribute("data-verdict") == "uncertain"
+    text = result.inner_text()
+    assert "Onzeker antwoord" in text and "Lees het na in de bron" in text
+    shown = f"{conf:.2f}".replace(".", ",")
+    assert f"zekerheid {shown}" in text and f"{conf:.2f}" not in text
+    # its own look: not the sure answer's colour
+    assert result.evaluate("e => getComputedStyle(e).borderLeftColor") != "rgb(46, 125, 50)"
+    page.locator("#vb-answer .vb-result").scroll_into_view_if_needed()
+    _shot(page, "onzeker")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_sure_answer_copies_its_citation(browser: Any, app_url: str, vb: Vraagbaak) -> None:
+    from vraagbaak.qa.citation import cite_answer, format_citation
+
+    expected = vb.ask(ASK_Q)
+    assert expected.answer is not None
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000},
+                              permissions=["clipboard-read", "clipboard-write"])
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(WAIT_MS)
+        _open(pg, app_url)
+        assert pg.get_attribute("html", "lang") == "nl"
+        _ask(pg, ASK_Q)
+        _wait_answer(pg)
+        result = pg.locator("#vb-answer .vb-result")
+        assert result.get_attribute("data-verdict") == "sure"
+        assert "zeker · zekerheid 0," in result.inner_text()
+        pg.click("#vb-answer-actions .vb-copy")
+        pg.wait_for_selector("#vb-answer-actions .vb-copy[data-copied='1']")
+        copied = pg.evaluate("() => navigator.clipboard.readText()")
+        assert copied == format_citation(cite_answer(expected.answer, vb.index))
+        date = next(s.date for s in vb.index.sources if s.source == expected.answer.source)
+        assert date and date in copied and expected.answer.title in copied
+        assert "score" not in pg.inner_text("body").lower()
+        # the export of the answer with its passages
+        with pg.expect_download() as dl:
+            pg.click("#vb-export")
+        text = Path(dl.value.path()).read_text(encoding="utf-8")
+        assert text.startswith(f"# {ASK_Q}") and text.count("### [") == 5
+        _shot(pg, "antwoord")
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_topic_question_goes_to_the_topic_view(page: Any) -> None:
+    _ask(page, "Wat zeggen de bronnen over informeel overleg?")
+    page.wait_for_selector("#vb-topic-out .vb-group")
+    assert "informeel overleg" in page.input_value("#vb-topic textarea")
+    first = page.locator("#vb-topic-out .vb-group").nth(0)
+    assert first.get_attribute("data-source").endswith("movisie-2018-village-deals-rapport.txt")
+    _shot(page, "onderwerp")
+
+
+# -- in a real browser: the user's own documents and a live index ------------------------
+
+DOCX_QUESTION = "Hoeveel kost een dagkaart voor volwassenen in zwembad De Waterlelie?"
+TXT_QUESTION = "Tot wanneer is de ijsbaan op het Marktplein open?"
+
+
+def make_docx(path: Path) -> Path:
+    """A small policy note as Word document (headings, a date, two sections)."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Beleidsnotitie zwembad De Waterlelie", level=0)
+    d.add_paragraph("Datum: 12 februari 2026")
+    d.add_heading("1 Openingstijden", level=1)
+    d.add_paragraph(
+        "Het gemeentelijk zwembad De Waterlelie is vanaf 1 april 2026 op werkdagen geopend "
+        "van 7.00 tot 21.00 uur. In het weekend opent het zwembad om 9.00 uur."
+    )
+    d.add_heading("2 Tarieven", level=1)
+    d.add_paragraph(
+        "Een dagkaart voor volwassenen in zwembad De Waterlelie kost 6,50 euro. Kinderen tot "
+        "twaalf jaar betalen 4 euro; een jaarabonnement kost 250 euro."
+    )
+    d.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def own_app(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
+) -> Iterator[tuple[str, Settings]]:
+    """An app over its own index of the bundled corpus (embeddings from the session's
+    cache), for tests that add and remove documents."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    settings = Settings(index_dir=tmp_path_factory.mktemp("own") / "index",
+                        cache_dir=shared_cache)
+    Vraagbaak(settings).ingest([ROOT / "corpus"])
+    port = _free_port()
+    demo, builder = serve(Vraagbaak(settings), host="127.0.0.1", port=port, block=False)
+    assert builder.wait(300).ready
+    try:
+        yield f"http://127.0.0.1:{port}/", settings
+    finally:
+        demo.close()
+
+
+def _answer_source(pg: Any) -> str:
+    return str(pg.inner_text("#vb-answer-ref"))
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_own_documents_and_a_live_index(
+    browser: Any, own_app: tuple[str, Settings], tmp_path: Path
+) -> None:
+    url, settings = own_app
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(WAIT_MS)
+        _open(pg, url)
+        # 1. upload a DOCX: answered and cited from it, without a restart
+        pg.get_by_role("tab", name="Documenten").click()
+        docx_path = make_docx(tmp_path / "Notitie zwembad.docx")
+        pg.set_input_files("#vb-upload input[type=file]", str(docx_path))
+        done = pg.wait_for_selector(
+            "#vb-upload-status #vb-upload-done, #vb-upload-status .vb-error")
+        assert "toegevoegd: Notitie zwembad.docx" in done.inner_text()
+        pg.wait_for_selector("#vb-sources-table tr[data-source='Notitie zwembad.docx']")
+        row = pg.inner_text("#vb-sources-table tr[data-source='Notitie zwembad.docx']")
+        assert "Beleidsnotitie zwembad De Waterlelie" in row and "12 februari 2026" in row
+        _shot(pg, "documenten")
+        pg.get_by_role("tab", name="Vraag").click()
+        _ask(pg, DOCX_QUESTION)
+        pg.wait_for_selector("#vb-answer .vb-result")
+        assert "Notitie zwembad.docx" in _answer_source(pg)
+        assert "6,50 euro" in pg.inner_text("#vb-answer .vb-answer-text")
+
+        # 2. `vraagbaak ingest --add` in another process: the open app answers from it
+        note = tmp_path / "ijsbaan.txt"
+        note.write_text(
+            "Notitie ijsbaan Marktplein\n\nDatum: 1 november 2026\n\nDe ijsbaan op het "
+            "Marktplein is dit jaar open van 1 december tot en met 15 januari. De toegang is "
+            "gratis voor inwoners.\n", encoding="utf-8")
+        env = {**os.environ, "VRAAGBAAK_CACHE": str(settings.cache_dir)}
+        out = subprocess.run(
+            [sys.executable, "-m", "vraagbaak.cli", "--index", str(settings.index_dir),
+             "ingest", "--add", str(note)],
+            capture_output=True, text=True, env=env, timeout=600,
+        )
+        assert out.returncode == 0, out.stderr
+        _ask(pg, TXT_QUESTION)
+        pg.wait_for_function(
+            "() => (document.querySelector('#vb-answer-ref') || {}).innerText?.includes("
+            "'ijsbaan.txt')")
+        assert "15 januari" in pg.inner_text("#vb-answer .vb-answer-text")
+        # ... and its reader opens it
+        pg.click("#vb-answer .vb-open")
+        pg.wait_for_selector("#vb-reader .vb-reader[data-source='ijsbaan.txt'] #vb-focus")
+        assert "15 januari" in pg.inner_text("#vb-reader #vb-focus")
+
+        # 3. remove it in the app: gone
+        pg.get_by_role("tab", name="Documenten").click()
+        pg.wait_for_selector("#vb-sources-table tr[data-source='ijsbaan.txt']")
+        pg.click("#vb-remove-pick input")
+        pg.get_by_role("option", name="Notitie ijsbaan Marktplein (ijsbaan.txt)").click()
+        pg.click("#vb-remove")
+        pg.wait_for_selector("#vb-remove-status [data-done='removed']")
+        assert pg.locator("#vb-sources-table tr[data-source='ijsbaan.txt']").count() == 0
+        assert "ijsbaan.txt" not in {s.source for s in Vraagbaak(settings).index.sources}
+        pg.get_by_role("tab", name="Vraag").click()
+        _ask(pg, TXT_QUESTION)
+        pg.wait_for_function(
+            "() => !(document.querySelector('#vb-passages') || {}).innerText?.includes("
+            "'15 januari') && document.querySelector('#vb-passages .vb-passage')")
+        assert "ijsbaan.txt" not in pg.inner_text("#vb-passages")
+    finally:
+        ctx.close()

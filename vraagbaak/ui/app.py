@@ -1097,6 +1097,7 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     block: bool = True,
+    builder: IndexBuilder | None = None,
 ) -> tuple[gr.Blocks, IndexBuilder]:
     """Serve the app at http://host:port (building the index in the background if needed).
 
@@ -1105,11 +1106,12 @@ def serve(
         host: interface to listen on (``127.0.0.1``: this computer only).
         port: TCP port.
         block: wait until the server stops (False: return at once; call ``app.close()``).
+        builder: the background builder to use (one is made when not given).
 
     Raises:
         VraagbaakError: the server could not start (e.g. the port is taken).
     """
-    builder = IndexBuilder(vb)
+    builder = builder or IndexBuilder(vb)
     builder.start()
     demo = build_app(vb, builder)
     try:
