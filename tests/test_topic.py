@@ -254,3 +254,18 @@ def test_topic_cli_text_and_json(
     assert p["citation"].startswith("Rapport A") and "(Bron: c/a.txt, regel" in p["citation"]
     assert main(["--index", index, "--encoder", "fake:64", "topic", " "]) == 1
     assert "Give a topic" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_topic_on_the_bundled_corpus_finds_every_document_with_the_phrase(vb: Vraagbaak) -> None:
+    """"ontschotte budgetten" occurs in two documents; the search pool alone missed one."""
+    import re
+
+    ix = vb.index
+    stating = {
+        s.source for s in ix.sources
+        if re.search(r"ontschotte\W+budgetten", ix.source_text(s.source).lower())
+    }
+    assert len(stating) == 2
+    res = topic_passages(vb, "ontschotte budgetten")
+    assert stating <= {g.source for g in res.groups}

@@ -90,6 +90,20 @@ element.addEventListener('click', (e) => {
   trigger('click', {source: b.dataset.source, start: b.dataset.start, end: b.dataset.end});
 });
 """
+# Clicking an example question (or topic) puts it into its text field.
+_EXAMPLE_JS = """
+element.addEventListener('click', (e) => {
+  const b = e.target.closest('[data-vb-example]');
+  if (!b) return;
+  e.preventDefault();
+  const sel = b.closest('[data-target]').dataset.target;
+  const box = document.querySelector(sel + ' textarea') || document.querySelector(sel + ' input');
+  if (!box) return;
+  box.value = b.dataset.vbExample;
+  box.dispatchEvent(new Event('input', {bubbles: true}));
+  box.focus();
+});
+"""
 _SCROLL_JS = """() => { setTimeout(() => {
   const m = document.getElementById('vb-focus');
   if (m) m.scrollIntoView({block: 'center'});
@@ -135,6 +149,9 @@ mark#vb-focus, mark.vb-focus {background: #ffe58a; color: #111;}
   border-bottom: 1px solid var(--border-color-primary); vertical-align: top;}
 .vb-sources-table td.vb-src {color: var(--body-text-color-subdued); font-size: 0.9em;}
 .vb-routed {margin-bottom: 0.4em;}
+.vb-examples {margin: 0.3em 0; font-size: 0.92em;}
+.vb-example {cursor: pointer; border: 1px solid var(--border-color-primary); background: none;
+  border-radius: 12px; padding: 1px 10px; margin: 2px 4px 2px 0; color: var(--body-text-color);}
 .vb-reader {max-height: 70vh; overflow-y: auto; white-space: pre-wrap; line-height: 1.5;
   border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.8em 1em;}
 .vb-group h3 {margin: 0.8em 0 0.2em 0;}
@@ -504,6 +521,21 @@ def render_topic(
         out.append("</div>")
     out.append("</div>")
     return "".join(out)
+
+
+def render_examples(items: Sequence[str], target: str, label: str) -> str:
+    """Example questions or topics as buttons that fill the field ``target`` (a CSS
+    selector); empty when there are none."""
+    if not items:
+        return ""
+    buttons = "".join(
+        f'<button class="vb-example" data-vb-example="{html.escape(x)}">{html.escape(x)}</button>'
+        for x in items
+    )
+    return (
+        f'<div class="vb-examples" data-target="{html.escape(target)}">'
+        f"{html.escape(label)}: {buttons}</div>"
+    )
 
 
 def render_sources_table(index: Index) -> str:
@@ -915,8 +947,7 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
                         lines=1, max_lines=3, scale=5, elem_id="vb-question", autofocus=True,
                     )
                     ask_btn = gr.Button("Vraag", variant="primary", scale=1, elem_id="vb-ask")
-                with gr.Column(visible=False, elem_id="vb-examples") as q_examples:
-                    gr.Examples(list(EXAMPLE_QUESTIONS), inputs=question, label="Voorbeeldvragen")
+                q_examples = gr.HTML("", elem_id="vb-examples", js_on_load=_EXAMPLE_JS)
                 with gr.Accordion("Opties", open=False):
                     top_k = gr.Slider(1, MAX_PASSAGES, value=vb.settings.top_k, step=1,
                                       label="Aantal passages", elem_id="vb-topk")
@@ -943,8 +974,7 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
                                        placeholder="Bijvoorbeeld: samenwerking met inwoners")
                     topic_btn = gr.Button("Toon passages", variant="primary", scale=1,
                                           elem_id="vb-topic-btn")
-                with gr.Column(visible=False, elem_id="vb-topic-examples") as t_examples:
-                    gr.Examples([[t] for t in EXAMPLE_TOPICS], inputs=topic, label="Voorbeelden")
+                t_examples = gr.HTML("", elem_id="vb-topic-examples", js_on_load=_EXAMPLE_JS)
                 per_source = gr.Slider(1, 10, value=5, step=1, label="Passages per document",
                                        elem_id="vb-per-source")
                 topic_out = gr.HTML(elem_id="vb-topic-out", js_on_load=_OPEN_JS)
@@ -989,8 +1019,9 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
                 gr.update(choices=choices, value=reading if reading in known else None),
                 gr.update(choices=choices, value=removing if removing in known else None),
                 h.sources_table(),
-                gr.update(visible=examples),
-                gr.update(visible=examples),
+                render_examples(EXAMPLE_QUESTIONS if examples else (), "#vb-question",
+                                "Voorbeeldvragen"),
+                render_examples(EXAMPLE_TOPICS if examples else (), "#vb-topic", "Voorbeelden"),
             )
 
         def on_load(picked: Sequence[str] | None) -> Iterator[tuple[Any, ...]]:
@@ -1120,5 +1151,10 @@ def serve(
         raise VraagbaakError(
             f"Kan de app niet starten op {host}:{port} ({e}).",
             hint="Kies een andere poort met --port.",
+        ) from None
+    except ValueError as e:  # gradio could not reach its own page (a very busy machine)
+        raise VraagbaakError(
+            f"De app op {host}:{port} reageerde niet op tijd ({e}).",
+            hint="Probeer het opnieuw; is de computer erg druk bezig?",
         ) from None
     return demo, builder
