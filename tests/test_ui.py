@@ -371,7 +371,7 @@ def browser(app_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, app_url: str) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="nl-NL")
     pg = ctx.new_page()
     pg.set_default_timeout(WAIT_MS)
     _open(pg, app_url)
@@ -595,7 +595,7 @@ def test_a_sure_answer_copies_its_citation(browser: Any, app_url: str, vb: Vraag
     expected = vb.ask(ASK_Q)
     assert expected.answer is not None
     ctx = browser.new_context(viewport={"width": 1280, "height": 1000},
-                              permissions=["clipboard-read", "clipboard-write"])
+                              permissions=["clipboard-read", "clipboard-write"], locale="nl-NL")
     try:
         pg = ctx.new_page()
         pg.set_default_timeout(WAIT_MS)
@@ -691,7 +691,7 @@ def test_own_documents_and_a_live_index(
     browser: Any, own_app: tuple[str, Settings], tmp_path: Path
 ) -> None:
     url, settings = own_app
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="nl-NL")
     try:
         pg = ctx.new_page()
         pg.set_default_timeout(WAIT_MS)
@@ -753,3 +753,76 @@ def test_own_documents_and_a_live_index(
         assert "ijsbaan.txt" not in pg.inner_text("#vb-passages")
     finally:
         ctx.close()
+
+
+# -- scripts/run.sh -----------------------------------------------------------------------
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _run_sh_until_served(repo: Path, env: dict[str, str], port: int) -> str:
+    """Run scripts/run.sh until the app answers on ``port``, then stop it; its stderr."""
+    proc = subprocess.Popen(
+        ["bash", str(repo / "scripts" / "run.sh"), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not _port_open(port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1]
+        s = Settings(index_dir=Path(env["VRAAGBAAK_INDEX"]), cache_dir=Path(env["VRAAGBAAK_CACHE"]))
+        while not Vraagbaak(s).has_index() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)
+    finally:
+        os.killpg(proc.pid, 15)
+        _, err = proc.communicate(timeout=60)
+    return err
+
+
+@pytest.mark.slow
+def test_run_sh_twice_keeps_the_users_documents(tmp_path: Path) -> None:
+    """run.sh builds the bundled corpus only when there is no index; a second run opens the
+    index as it is, with a document the user added in between."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / "scripts" / "run.sh").write_text(
+        (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8"), encoding="utf-8")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    # an installed .venv, as after a first run: pip is a no-op, vraagbaak is this checkout
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "activate").write_text(f'export PATH="{shim}:$PATH"\n')
+    (shim / "python").write_text(
+        f'#!/bin/sh\n[ "$1 $2" = "-m pip" ] && exit 0\nexec "{sys.executable}" "$@"\n')
+    (shim / "vraagbaak").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m vraagbaak.cli "$@"\n')
+    for f in shim.iterdir():
+        f.chmod(0o755)
+    small = tmp_path / "corpus"
+    small.mkdir()
+    src = sorted((ROOT / "corpus").glob("*.txt"))[0]
+    (small / src.name).write_text(src.read_text(encoding="utf-8")[:3000], encoding="utf-8")
+    env = {
+        **os.environ, "VRAAGBAAK_INDEX": str(tmp_path / "index"),
+        "VRAAGBAAK_CACHE": str(tmp_path / "cache"), "VRAAGBAAK_CORPUS": str(small),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    settings = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+
+    err = _run_sh_until_served(repo, env, _free_port())
+    assert "No index yet" in err
+    assert [s.source for s in Vraagbaak(settings).index.sources] == [f"corpus/{src.name}"]
+
+    mine = tmp_path / "eigen.txt"
+    mine.write_text("Eigen notitie\n\nDe ijsbaan gaat op 1 december open.\n", encoding="utf-8")
+    Vraagbaak(settings).ingest([mine], add=True)
+
+    err = _run_sh_until_served(repo, env, _free_port())
+    assert "No index yet" not in err
+    assert {s.source for s in Vraagbaak(settings).index.sources} == {
+        f"corpus/{src.name}", "eigen.txt"}

@@ -303,7 +303,7 @@ def cmd_topic(args: argparse.Namespace) -> int:
     print(f"Onderwerp: {res.topic}: {res.total} passages in {len(res.groups)} documenten")
     for g in res.groups:
         shown = f", {len(g.passages)} getoond" if len(g.passages) < g.count else ""
-        print(f"\n{g.title} ({g.source}): {g.count} passages{shown}")
+        print(f"\n{g.title} ({g.source}): {g.count} passage{'' if g.count == 1 else 's'}{shown}")
         for p in g.passages:
             c = p.chunk
             print(f"  - {reference(c.title, c.section, c.line, c.page, c.source)}")

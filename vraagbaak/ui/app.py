@@ -510,7 +510,8 @@ def render_topic(
         out.append(
             f'<div class="vb-group" data-source="{html.escape(g.source)}" data-count="{g.count}">'
             f"<h3>{html.escape(g.title)} "
-            f'<span class="vb-badge vb-count">{g.count} passages{shown}{dups}</span></h3>'
+            f'<span class="vb-badge vb-count">{g.count} passage{"" if g.count == 1 else "s"}'
+            f"{shown}{dups}</span></h3>"
         )
         for p in g.passages:
             head = (
