@@ -20,17 +20,13 @@ from vraagbaak import InputError, Settings, Vraagbaak
 from vraagbaak.index.analysis import Analyzer
 from vraagbaak.index.encoders import register_encoder
 from vraagbaak.types import Result
-from vraagbaak.ui.app import (
+from vraagbaak.ui.app import Handlers, IndexBuilder, render_status, serve, upload_dir
+from vraagbaak.ui.render import (
     NO_ANSWER,
-    Handlers,
-    IndexBuilder,
     TermHighlighter,
     render_answer,
     render_hits,
     render_source,
-    render_status,
-    serve,
-    upload_dir,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -177,7 +173,7 @@ def test_index_is_built_in_the_background_with_progress(tmp_path: Path, corpus_c
         builder.start()
         h = Handlers(vb, builder)
         deadline = time.monotonic() + 120
-        while builder.state.total == 0 and time.monotonic() < deadline:
+        while builder.state.stage != "embedding" and time.monotonic() < deadline:
             time.sleep(0.05)
         st = builder.state
         assert st.building and not st.ready and st.stage == "embedding" and st.total > 0
