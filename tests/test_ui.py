@@ -541,7 +541,7 @@ SCREENSHOTS = os.environ.get("VRAAGBAAK_SCREENSHOTS")
 def _shot(pg: Any, name: str) -> None:
     """Save a screenshot for the docs when $VRAAGBAAK_SCREENSHOTS names a folder."""
     if SCREENSHOTS:
-        pg.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+        pg.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))  # docs/screenshot*.png
 
 
 def _open_options(pg: Any) -> None:
@@ -614,7 +614,7 @@ def test_a_sure_answer_copies_its_citation(browser: Any, app_url: str, vb: Vraag
             pg.click("#vb-export")
         text = Path(dl.value.path()).read_text(encoding="utf-8")
         assert text.startswith(f"# {ASK_Q}") and text.count("### [") == 5
-        _shot(pg, "antwoord")
+        _shot(pg, "screenshot")
     finally:
         ctx.close()
 
