@@ -541,7 +541,7 @@ SCREENSHOTS = os.environ.get("VRAAGBAAK_SCREENSHOTS")
 def _shot(pg: Any, name: str) -> None:
     """Save a screenshot for the docs when $VRAAGBAAK_SCREENSHOTS names a folder."""
     if SCREENSHOTS:
-        pg.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))  # docs/screenshot*.png
+        pg.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
 def _open_options(pg: Any) -> None:
@@ -580,7 +580,7 @@ def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -
     # its own look: not the sure answer's colour
     assert result.evaluate("e => getComputedStyle(e).borderLeftColor") != "rgb(46, 125, 50)"
     page.locator("#vb-answer .vb-result").scroll_into_view_if_needed()
-    _shot(page, "onzeker")
+    _shot(page, "screenshot-onzeker")
 
 
 @pytest.mark.slow
@@ -627,7 +627,7 @@ def test_a_topic_question_goes_to_the_topic_view(page: Any) -> None:
     assert "informeel overleg" in page.input_value("#vb-topic textarea")
     first = page.locator("#vb-topic-out .vb-group").nth(0)
     assert first.get_attribute("data-source").endswith("movisie-2018-village-deals-rapport.txt")
-    _shot(page, "onderwerp")
+    _shot(page, "screenshot-onderwerp")
 
 
 # -- in a real browser: the user's own documents and a live index ------------------------
@@ -702,7 +702,7 @@ def test_own_documents_and_a_live_index(
         pg.wait_for_selector("#vb-sources-table tr[data-source='Notitie zwembad.docx']")
         row = pg.inner_text("#vb-sources-table tr[data-source='Notitie zwembad.docx']")
         assert "Beleidsnotitie zwembad De Waterlelie" in row and "12 februari 2026" in row
-        _shot(pg, "documenten")
+        _shot(pg, "screenshot-documenten")
         pg.get_by_role("tab", name="Vraag").click()
         _ask(pg, DOCX_QUESTION)
         pg.wait_for_selector("#vb-answer .vb-result")
