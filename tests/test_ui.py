@@ -822,3 +822,28 @@ def test_run_sh_twice_keeps_the_users_documents(tmp_path: Path) -> None:
     assert "No index yet" not in err
     assert {s.source for s in Vraagbaak(settings).index.sources} == {
         f"corpus/{src.name}", "eigen.txt"}
+
+
+def test_ui_reports_the_build_on_stderr_with_the_time_left(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first run says how far the build is, also when stderr is not a terminal."""
+    from vraagbaak.ui.app import BuildState
+    from vraagbaak.ui.cli import report_build
+
+    states = iter([
+        BuildState(building=True, stage="embedding", done=0, total=1000),
+        BuildState(building=True, stage="embedding", done=500, total=1000),
+        BuildState(ready=True),
+    ])
+
+    class Builder:
+        @property
+        def state(self) -> BuildState:
+            return next(states)
+
+    report_build(Builder(), every=0.05)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "0/1000 texts embedded" in err
+    assert "500/1000 texts embedded, about 0 s left" in err
+    assert "the index is ready" in err

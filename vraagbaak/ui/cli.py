@@ -65,7 +65,12 @@ def report_build(builder: IndexBuilder, *, every: float = 10.0) -> None:
             left = ""
         else:
             rate = (st.done - first[1]) / max(now - first[0], 1e-9)
-            left = f", about {(st.total - st.done) / rate / 60:.0f} min left" if rate > 0 else ""
+            secs = (st.total - st.done) / rate if rate > 0 else None
+            left = (
+                "" if secs is None
+                else f", about {secs:.0f} s left" if secs < 90
+                else f", about {secs / 60:.0f} min left"
+            )
         print(f"vraagbaak: building the index: {st.done}/{st.total} texts embedded{left}",
               file=sys.stderr, flush=True)
 
