@@ -104,7 +104,7 @@ def format_citation(c: Citation, *, quote: bool = True, max_quote: int = 600) ->
     """A citation a policy note can use, as one line of plain text::
 
         “51 gemeenteraadsleden hebben …” — Movisie, VILLAGE DEALS: een verkenning …,
-        7 juni 2018, § Centrale vraag, p. 3. (Bron: corpus/movisie-….txt, regel 107)
+        8 mei 2018, § Centrale vraag, p. 3. (Bron: corpus/movisie-….txt, regel 107)
 
     The organisation (or else the author) and the date appear only when the source states
     them; a quote longer than ``max_quote`` characters is shortened with "…".
