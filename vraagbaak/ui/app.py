@@ -679,8 +679,11 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
                                        elem_id="vb-per-source")
                 topic_out = gr.HTML(elem_id="vb-topic-out", js_on_load=_OPEN_JS)
             with gr.Tab("Bron lezen", id="bron"):
+                # allow_custom_value: the choices change with the live index, and a value the
+                # page still holds must not make every later event fail; the handlers check it
                 reader_pick = gr.Dropdown(choices=h.source_choices(), label="Bron", value=None,
-                                          elem_id="vb-reader-pick", interactive=True)
+                                          elem_id="vb-reader-pick", interactive=True,
+                                          allow_custom_value=True)
                 reader = gr.HTML(elem_id="vb-reader", js_on_load=None)
             with gr.Tab("Documenten", id="documenten"):
                 gr.HTML(
@@ -700,6 +703,7 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
                     remove_pick = gr.Dropdown(
                         choices=h.source_choices(), value=None, label="Document verwijderen",
                         elem_id="vb-remove-pick", interactive=True, scale=4,
+                        allow_custom_value=True,
                     )
                     remove_btn = gr.Button("Verwijder uit de index", variant="stop", scale=1,
                                            elem_id="vb-remove")
@@ -758,9 +762,11 @@ def build_app(vb: Vraagbaak, builder: IndexBuilder | None = None) -> gr.Blocks:
         def on_open(evt: gr.EventData) -> tuple[Any, ...]:
             data = getattr(evt, "_data", None) or {}
             src = str(data.get("source") or "")
+            choices = h.source_choices()
             return (
                 h.open_source(src, data.get("start"), data.get("end")),
-                gr.update(value=src) if src in {c[1] for c in h.source_choices()} else gr.update(),
+                gr.update(choices=choices, value=src) if src in {c[1] for c in choices}
+                else gr.update(),
                 gr.Tabs(selected="bron"),
             )
 
