@@ -184,3 +184,88 @@ def test_topic_on_the_bundled_corpus(vb: Vraagbaak) -> None:
         for i in range(len(terms)):
             for j in range(i):
                 assert overlap(terms[i], terms[j]) < 0.5
+
+
+# -- every document that states the topic, topic questions, the CLI ---------------------
+
+
+def test_topic_finds_every_passage_that_states_the_phrase_wherever_it_ranks(
+    topic_vb: Vraagbaak,
+) -> None:
+    # a pool of one passage: the search alone would see a single document
+    res = topic_passages(topic_vb, "Informeel  overleg", pool=1)
+    assert {g.source for g in res.groups} == {"c/a.txt", "c/b.txt"}
+    ix = topic_vb.index
+    stating = {c.source for c in ix.chunks if "informeel overleg" in c.text.lower()}
+    assert {g.source for g in res.groups} == stating
+
+
+def test_topic_phrase_is_matched_without_case_or_accents_as_whole_words() -> None:
+    from vraagbaak.qa.topic import fold, phrase_pattern
+
+    pat = phrase_pattern("ontschotte budgetten")
+    assert pat is not None
+    assert pat.search(fold("Met Ontschotte\nbudgetten werken gemeenten samen."))
+    assert not pat.search(fold("ontschotte budgettenplan"))
+    assert phrase_pattern("  ?? ") is None
+    pat = phrase_pattern("enquête")
+    assert pat is not None and pat.search(fold("de ENQUETE")) and len(fold("Ë é")) == 3
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("Wat zeggen de bronnen over ontschotte budgetten?", "ontschotte budgetten"),
+        ("wat zeggen de documenten over informeel overleg", "informeel overleg"),
+        ("Wat staat er in de bronnen over de rol van de gemeenteraad?",
+         "de rol van de gemeenteraad"),
+        ("Wat wordt er gezegd over “jeugdzorg”?", "jeugdzorg"),
+        ("Wat is de Teylingse Ton?", None),
+        ("Wat zeggen de raadsleden over de enquête?", None),
+        ("", None),
+    ],
+)
+def test_topic_of_question(question: str, topic: str | None) -> None:
+    from vraagbaak.qa.topic import topic_of_question
+
+    assert topic_of_question(question) == topic
+
+
+def test_topic_cli_text_and_json(
+    topic_vb: Vraagbaak, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from vraagbaak.cli import main
+
+    index = str(topic_vb.settings.index_dir)
+    assert main(["--index", index, "--encoder", "fake:64", "topic", "informeel", "overleg"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Onderwerp: informeel overleg: 3 passages in 2 documenten")
+    assert "Rapport A (c/a.txt): 2 passages" in out
+    assert main(["--index", index, "--encoder", "fake:64", "topic", "informeel overleg",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["topic"] == "informeel overleg" and d["total"] == 3
+    assert [g["source"] for g in d["documents"]] == ["c/a.txt", "c/b.txt"]
+    p = d["documents"][0]["passages"][0]
+    text = topic_vb.index.source_text(p["source"])
+    assert text[p["start"] : p["end"]] == p["text"]
+    assert p["citation"].startswith("Rapport A") and "(Bron: c/a.txt, regel" in p["citation"]
+    assert main(["--index", index, "--encoder", "fake:64", "topic", " "]) == 1
+    assert "Give a topic" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_topic_on_the_bundled_corpus_finds_every_document_with_the_phrase(vb: Vraagbaak) -> None:
+    """"ontschotte budgetten" occurs in two documents; the search pool alone missed one."""
+    import re
+
+    ix = vb.index
+    stating = {
+        s.source for s in ix.sources
+        if re.search(r"ontschotte\W+budgetten", ix.source_text(s.source).lower())
+    }
+    assert len(stating) == 2
+    res = topic_passages(vb, "ontschotte budgetten")
+    assert stating <= {g.source for g in res.groups}

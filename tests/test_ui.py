@@ -20,16 +20,13 @@ from vraagbaak import InputError, Settings, Vraagbaak
 from vraagbaak.index.analysis import Analyzer
 from vraagbaak.index.encoders import register_encoder
 from vraagbaak.types import Result
-from vraagbaak.ui.app import (
+from vraagbaak.ui.app import Handlers, IndexBuilder, render_status, serve, upload_dir
+from vraagbaak.ui.render import (
     NO_ANSWER,
-    Handlers,
-    IndexBuilder,
     TermHighlighter,
     render_answer,
     render_hits,
     render_source,
-    render_status,
-    serve,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,6 +36,7 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_MS = 120_000  # an upper bound for waits in the page, not a timing assertion
+CONF = "#vb-min-conf input"  # the confidence option: a one-line text field
 
 # -- a gated encoder: holds an ingest in the middle so its progress can be observed ---------
 
@@ -175,7 +173,7 @@ def test_index_is_built_in_the_background_with_progress(tmp_path: Path, corpus_c
         builder.start()
         h = Handlers(vb, builder)
         deadline = time.monotonic() + 120
-        while builder.state.total == 0 and time.monotonic() < deadline:
+        while builder.state.stage != "embedding" and time.monotonic() < deadline:
             time.sleep(0.05)
         st = builder.state
         assert st.building and not st.ready and st.stage == "embedding" and st.total > 0
@@ -186,11 +184,143 @@ def test_index_is_built_in_the_background_with_progress(tmp_path: Path, corpus_c
         GATE.set()
         st = builder.wait(120)
         assert st.ready and st.error is None
-        assert "1 bronnen" in render_status(vb, st)
+        assert "1 document ·" in render_status(vb, st)
         assert "vb-error" not in h.ask("Wat is een Village Deal?", 5, [])[0]
     finally:
         GATE.set()
         del os.environ["VRAAGBAAK_CORPUS"]
+
+
+def test_empty_confidence_option_means_the_standard_threshold(fake_vb: Vraagbaak) -> None:
+    h = _ready_handlers(fake_vb)
+    q = "Wat is de hoofdstad van Australië?"
+    standard = fake_vb.ask(q, top_k=5)
+    for empty in ("", "  ", None):
+        answer, _ = h.ask(q, 5, [], empty)
+        assert ('data-abstained="true"' in answer) == standard.abstained
+    # "0" is a real choice (never abstain); a comma works as decimal mark
+    assert 'data-abstained="false"' in h.ask(q, 5, [], "0")[0]
+    assert 'data-abstained="true"' in h.ask(q, 5, [], "1,0")[0]
+    for bad in ("1,5", "-1", "nan", "veel"):
+        answer, passages = h.ask(q, 5, [], bad)
+        assert "vb-error" in answer and "Minimale zekerheid" in answer and passages == ""
+
+
+def _result(vb: Vraagbaak, confidence: float, *, answered: bool = True) -> Result:
+    from vraagbaak.types import Answer
+
+    hits = tuple(vb.search("Wat is de Teylingse Ton?", top_k=3))
+    c = hits[0].chunk
+    ans = Answer(text=c.text[:40], source=c.source, start=c.start, end=c.start + 40,
+                 score=confidence, title=c.title, section=c.section, line=c.line, page=c.page,
+                 chunk_id=c.id) if answered else None
+    return Result(question="Wat is de Teylingse Ton?", hits=hits, answer=ans,
+                  abstained=not answered, confidence=confidence)
+
+
+def test_sure_uncertain_and_abstained_answers_look_different(fake_vb: Vraagbaak) -> None:
+    ix = fake_vb.index
+    sure = render_answer(_result(fake_vb, 0.97), ix, uncertain_below=0.75)
+    unsure = render_answer(_result(fake_vb, 0.57), ix, uncertain_below=0.75)
+    none = render_answer(_result(fake_vb, 0.12, answered=False), ix, uncertain_below=0.75)
+    assert 'data-verdict="sure"' in sure and "zekerheid 0,97" in sure and "onzeker" not in sure
+    assert 'data-verdict="uncertain"' in unsure and "Onzeker antwoord" in unsure
+    assert "zekerheid 0,57" in unsure and "Lees het na in de bron" in unsure
+    assert 'data-verdict="abstained"' in none and NO_ANSWER in none and "0,12" in none
+    for page in (sure, unsure, none):
+        assert "0.97" not in page and "0.57" not in page and "score" not in page
+    # the copy button carries a citation a policy note can use
+    assert 'data-vb-copy="“' in sure and "(Bron: " in sure
+
+
+def test_export_has_the_answer_and_its_passages(fake_vb: Vraagbaak) -> None:
+    h = _ready_handlers(fake_vb)
+    answer, _, path = h.ask_and_export("Wat is de Teylingse Ton?", 3, [], "0")
+    assert path is not None and "vb-error" not in answer
+    text = Path(path).read_text(encoding="utf-8")
+    assert text.startswith("# Wat is de Teylingse Ton?")
+    assert "**Antwoord**" in text and text.count("### [") == 3 and "(Bron: " in text
+    assert h.ask_and_export("  ", 3, [], "")[2] is None
+
+
+def test_upload_adds_documents_incrementally_and_remove_takes_them_out(
+    fake_vb: Vraagbaak, tmp_path: Path
+) -> None:
+    h = _ready_handlers(fake_vb)
+    before = {s.source for s in fake_vb.index.sources}
+    doc = tmp_path / "up" / "Nota zwembad.md"
+    doc.parent.mkdir()
+    doc.write_text("# Nota zwembad De Waterlelie\n\nDatum: 3 maart 2026\n\nHet zwembad De "
+                   "Waterlelie is op werkdagen open van zeven uur tot tien uur.\n", "utf-8")
+    steps = list(h.add_files([str(doc)]))
+    assert "toegevoegd: Nota zwembad.md" in steps[-1], steps[-1]
+    after = {s.source: s for s in fake_vb.index.sources}
+    assert set(after) == before | {"Nota zwembad.md"}  # nothing else removed
+    info = after["Nota zwembad.md"]
+    assert info.date == "3 maart 2026"
+    assert Path(info.path).parent == upload_dir(fake_vb.settings)
+    table = h.sources_table()
+    assert "Nota zwembad De Waterlelie" in table and "3 maart 2026" in table
+    # the same file again changes nothing
+    assert "al in de index" in list(h.add_files([str(doc)]))[-1]
+    # type and size limits
+    bad = tmp_path / "up" / "script.exe"
+    bad.write_bytes(b"MZ")
+    assert "vb-error" in list(h.add_files([str(bad)]))[-1]
+    assert "vb-error" in list(h.add_files([]))[-1]
+    # remove: gone from the index and from the upload folder
+    out = h.remove("Nota zwembad.md")
+    assert "Verwijderd: Nota zwembad.md" in out
+    assert {s.source for s in fake_vb.index.sources} == before
+    assert not Path(info.path).exists()
+    assert "vb-error" in h.remove("Nota zwembad.md")
+
+
+def test_an_ingest_by_another_process_is_used_for_the_next_question(
+    fake_vb: Vraagbaak, tmp_path: Path
+) -> None:
+    h = _ready_handlers(fake_vb)
+    ix = fake_vb.index
+    old_root = ix.root
+    doc = tmp_path / "nieuw.txt"
+    doc.write_text("Notitie over de ijsbaan\n\nDe ijsbaan in het Sportpark gaat op 1 december "
+                   "open voor alle inwoners van de gemeente.\n", encoding="utf-8")
+    other = Vraagbaak(fake_vb.settings)  # another process, as far as the app can tell
+    other.ingest([doc], add=True)
+    assert not old_root.exists()  # the old generation is gone from disk
+    # a reader that still holds the old index keeps working on what it has loaded
+    from vraagbaak.qa.search import score_all
+
+    assert len(score_all(ix, fake_vb.encoder, "Wanneer is de markt?").dense) == len(ix.chunks)
+    answer, passages = h.ask("Wanneer gaat de ijsbaan open?", 3, [], "0")
+    assert "nieuw.txt" in passages and "vb-error" not in answer
+    assert fake_vb.index.root != old_root
+    page = h.open_source("nieuw.txt")
+    assert "1 december" in page
+    assert any(c[1] == "nieuw.txt" for c in h.source_choices())
+
+
+def test_the_reader_survives_a_swap_between_question_and_click(
+    fake_vb: Vraagbaak, tmp_path: Path
+) -> None:
+    h = _ready_handlers(fake_vb)
+    src = fake_vb.index.sources[0].source
+    doc = tmp_path / "x.txt"
+    doc.write_text("Notitie\n\nEen korte notitie over de markt op zaterdag.\n", "utf-8")
+    Vraagbaak(fake_vb.settings).ingest([doc], add=True)
+    assert "vb-error" not in h.open_source(src)
+
+
+def test_examples_only_for_the_bundled_corpus(fake_settings: Settings, tmp_path: Path) -> None:
+    own = tmp_path / "eigen"
+    own.mkdir()
+    (own / "a.txt").write_text("Nota\n\nDe raad besluit over de begroting.\n", "utf-8")
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([own])
+    h = _ready_handlers(vb)
+    assert h.show_examples() is False
+    answer, _ = h.ask("", 5, [])
+    assert "Village" not in answer
 
 
 # -- in a real browser ----------------------------------------------------------------
@@ -237,7 +367,7 @@ def browser(app_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, app_url: str) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="nl-NL")
     pg = ctx.new_page()
     pg.set_default_timeout(WAIT_MS)
     _open(pg, app_url)
@@ -269,7 +399,7 @@ def _wait_answer(pg: Any) -> None:
 @pytest.mark.browser
 def test_asking_shows_the_answer_with_its_reference(page: Any, vb: Vraagbaak) -> None:
     status = page.inner_text("#vb-status")
-    assert "5 bronnen" in status and "e5" in status
+    assert "5 documenten" in status and "e5" not in status
     _ask(page, ASK_Q)
     _wait_answer(page)
     answer = page.inner_text("#vb-answer .vb-answer-text")
@@ -285,7 +415,8 @@ def test_asking_shows_the_answer_with_its_reference(page: Any, vb: Vraagbaak) ->
     ranks = page.locator("#vb-passages .vb-passage[data-rank]")
     assert ranks.count() == 5
     first = ranks.nth(0).inner_text()
-    assert expected.hits[0].chunk.title in first and "score" in first and "regel" in first
+    assert expected.hits[0].chunk.title in first and "regel" in first
+    assert "score" not in first  # no raw scores ("score 19.356" reads as nineteen thousand)
     assert page.locator("#vb-passages mark.vb-term").count() > 0
 
 
@@ -296,8 +427,8 @@ def test_abstention_in_the_page(page: Any, vb: Vraagbaak) -> None:
     # the strictest setting, so the test does not hang on the calibration of the day
     assert vb.ask(q, min_confidence=1.0).abstained, "precondition: the library abstains"
     page.get_by_text("Opties", exact=True).click()
-    page.fill("#vb-min-conf input", "1")
-    page.press("#vb-min-conf input", "Tab")
+    page.fill(CONF, "1")
+    page.press(CONF, "Tab")
     _ask(page, q, press_enter=False)
     _wait_answer(page)
     assert NO_ANSWER in page.inner_text("#vb-answer")
@@ -399,3 +530,320 @@ def test_several_tabs_ask_at_once(browser: Any, app_url: str, vb: Vraagbaak) -> 
             assert ans.source in pg.inner_text("#vb-answer-ref")
     finally:
         ctx.close()
+
+
+# -- in a real browser: options, confidence, citations, topic questions ------------------
+
+OFF_TOPIC = "Wat is het openingsuur van het zwembad?"
+SCREENSHOTS = os.environ.get("VRAAGBAAK_SCREENSHOTS")
+
+
+def _shot(pg: Any, name: str) -> None:
+    """Save a screenshot for the docs when $VRAAGBAAK_SCREENSHOTS names a folder."""
+    if SCREENSHOTS:
+        pg.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def _open_options(pg: Any) -> None:
+    pg.get_by_text("Opties", exact=True).click()
+    pg.wait_for_selector(CONF)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_opening_options_keeps_the_standard_threshold(page: Any, vb: Vraagbaak) -> None:
+    assert vb.ask(OFF_TOPIC).abstained, "precondition: the library abstains at its default"
+    _open_options(page)
+    assert page.input_value(CONF) == ""
+    _ask(page, OFF_TOPIC, press_enter=False)
+    _wait_answer(page)
+    assert page.get_attribute("#vb-answer .vb-result", "data-verdict") == "abstained"
+    assert NO_ANSWER in page.inner_text("#vb-answer")
+    assert page.input_value(CONF) == ""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -> None:
+    conf = vb.ask(OFF_TOPIC, min_confidence=0.0).confidence
+    assert conf < vb.settings.uncertain_below, conf
+    _open_options(page)
+    page.fill(CONF, "0")  # never abstain: the issue's weak answer
+    _ask(page, OFF_TOPIC, press_enter=False)
+    _wait_answer(page)
+    result = page.locator("#vb-answer .vb-result")
+    assert result.get_attribute("data-verdict") == "uncertain"
+    text = result.inner_text()
+    assert "Onzeker antwoord" in text and "Lees het na in de bron" in text
+    shown = f"{conf:.2f}".replace(".", ",")
+    assert f"zekerheid {shown}" in text and f"{conf:.2f}" not in text
+    # its own look: not the sure answer's colour
+    assert result.evaluate("e => getComputedStyle(e).borderLeftColor") != "rgb(46, 125, 50)"
+    page.locator("#vb-answer .vb-result").scroll_into_view_if_needed()
+    _shot(page, "screenshot-onzeker")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_sure_answer_copies_its_citation(browser: Any, app_url: str, vb: Vraagbaak) -> None:
+    from vraagbaak.qa.citation import cite_answer, format_citation
+
+    expected = vb.ask(ASK_Q)
+    assert expected.answer is not None
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000},
+                              permissions=["clipboard-read", "clipboard-write"], locale="nl-NL")
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(WAIT_MS)
+        _open(pg, app_url)
+        assert pg.get_attribute("html", "lang") == "nl"
+        _ask(pg, ASK_Q)
+        _wait_answer(pg)
+        result = pg.locator("#vb-answer .vb-result")
+        assert result.get_attribute("data-verdict") == "sure"
+        assert "zeker · zekerheid 0," in result.inner_text()
+        pg.click("#vb-answer-actions .vb-copy")
+        pg.wait_for_selector("#vb-answer-actions .vb-copy[data-copied='1']")
+        copied = pg.evaluate("() => navigator.clipboard.readText()")
+        assert copied == format_citation(cite_answer(expected.answer, vb.index))
+        date = next(s.date for s in vb.index.sources if s.source == expected.answer.source)
+        assert date and date in copied and expected.answer.title in copied
+        assert "score" not in pg.inner_text("body").lower()
+        # the export of the answer with its passages
+        with pg.expect_download() as dl:
+            pg.click("#vb-export")
+        text = Path(dl.value.path()).read_text(encoding="utf-8")
+        assert text.startswith(f"# {ASK_Q}") and text.count("### [") == 5
+        _shot(pg, "screenshot")
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_topic_question_goes_to_the_topic_view(page: Any) -> None:
+    _ask(page, "Wat zeggen de bronnen over informeel overleg?")
+    page.wait_for_selector("#vb-topic-out .vb-group")
+    assert "informeel overleg" in page.input_value("#vb-topic textarea")
+    first = page.locator("#vb-topic-out .vb-group").nth(0)
+    assert first.get_attribute("data-source").endswith("movisie-2018-village-deals-rapport.txt")
+    _shot(page, "screenshot-onderwerp")
+
+
+# -- in a real browser: the user's own documents and a live index ------------------------
+
+DOCX_QUESTION = "Hoeveel kost een dagkaart voor volwassenen in zwembad De Waterlelie?"
+TXT_QUESTION = "Tot wanneer is de ijsbaan op het Marktplein open?"
+
+
+def make_docx(path: Path) -> Path:
+    """A small policy note as Word document (headings, a date, two sections)."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Beleidsnotitie zwembad De Waterlelie", level=0)
+    d.add_paragraph("Datum: 12 februari 2026")
+    d.add_heading("1 Openingstijden", level=1)
+    d.add_paragraph(
+        "Het gemeentelijk zwembad De Waterlelie is vanaf 1 april 2026 op werkdagen geopend "
+        "van 7.00 tot 21.00 uur. In het weekend opent het zwembad om 9.00 uur."
+    )
+    d.add_heading("2 Tarieven", level=1)
+    d.add_paragraph(
+        "Een dagkaart voor volwassenen in zwembad De Waterlelie kost 6,50 euro. Kinderen tot "
+        "twaalf jaar betalen 4 euro; een jaarabonnement kost 250 euro."
+    )
+    d.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def own_app(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
+) -> Iterator[tuple[str, Settings]]:
+    """An app over its own index of the bundled corpus (embeddings from the session's
+    cache), for tests that add and remove documents."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    settings = Settings(index_dir=tmp_path_factory.mktemp("own") / "index",
+                        cache_dir=shared_cache)
+    Vraagbaak(settings).ingest([ROOT / "corpus"])
+    port = _free_port()
+    demo, builder = serve(Vraagbaak(settings), host="127.0.0.1", port=port, block=False)
+    assert builder.wait(300).ready
+    try:
+        yield f"http://127.0.0.1:{port}/", settings
+    finally:
+        demo.close()
+
+
+def _answer_source(pg: Any) -> str:
+    return str(pg.inner_text("#vb-answer-ref"))
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_own_documents_and_a_live_index(
+    browser: Any, own_app: tuple[str, Settings], tmp_path: Path
+) -> None:
+    url, settings = own_app
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="nl-NL")
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(WAIT_MS)
+        _open(pg, url)
+        # 1. upload a DOCX: answered and cited from it, without a restart
+        pg.get_by_role("tab", name="Documenten").click()
+        docx_path = make_docx(tmp_path / "Notitie zwembad.docx")
+        pg.set_input_files("#vb-upload input[type=file]", str(docx_path))
+        done = pg.wait_for_selector(
+            "#vb-upload-status #vb-upload-done, #vb-upload-status .vb-error")
+        assert "toegevoegd: Notitie zwembad.docx" in done.inner_text()
+        pg.wait_for_selector("#vb-sources-table tr[data-source='Notitie zwembad.docx']")
+        row = pg.inner_text("#vb-sources-table tr[data-source='Notitie zwembad.docx']")
+        assert "Beleidsnotitie zwembad De Waterlelie" in row and "12 februari 2026" in row
+        _shot(pg, "screenshot-documenten")
+        pg.get_by_role("tab", name="Vraag").click()
+        _ask(pg, DOCX_QUESTION)
+        pg.wait_for_selector("#vb-answer .vb-result")
+        assert "Notitie zwembad.docx" in _answer_source(pg)
+        assert "6,50 euro" in pg.inner_text("#vb-answer .vb-answer-text")
+
+        # 2. `vraagbaak ingest --add` in another process: the open app answers from it
+        note = tmp_path / "ijsbaan.txt"
+        note.write_text(
+            "Notitie ijsbaan Marktplein\n\nDatum: 1 november 2026\n\nDe ijsbaan op het "
+            "Marktplein is dit jaar open van 1 december tot en met 15 januari. De toegang is "
+            "gratis voor inwoners.\n", encoding="utf-8")
+        env = {**os.environ, "VRAAGBAAK_CACHE": str(settings.cache_dir)}
+        out = subprocess.run(
+            [sys.executable, "-m", "vraagbaak.cli", "--index", str(settings.index_dir),
+             "ingest", "--add", str(note)],
+            capture_output=True, text=True, env=env, timeout=600,
+        )
+        assert out.returncode == 0, out.stderr
+        _ask(pg, TXT_QUESTION)
+        pg.wait_for_function(
+            "() => (document.querySelector('#vb-answer-ref') || {}).innerText?.includes("
+            "'ijsbaan.txt')")
+        assert "15 januari" in pg.inner_text("#vb-answer .vb-answer-text")
+        # ... and its reader opens it
+        pg.click("#vb-answer .vb-open")
+        pg.wait_for_selector("#vb-reader .vb-reader[data-source='ijsbaan.txt'] #vb-focus")
+        assert "15 januari" in pg.inner_text("#vb-reader #vb-focus")
+
+        # 3. remove it in the app: gone
+        pg.get_by_role("tab", name="Documenten").click()
+        pg.wait_for_selector("#vb-sources-table tr[data-source='ijsbaan.txt']")
+        pg.click("#vb-remove-pick input")
+        pg.get_by_role("option", name="Notitie ijsbaan Marktplein (ijsbaan.txt)").click()
+        pg.click("#vb-remove")
+        pg.wait_for_selector("#vb-remove-status [data-done='removed']")
+        assert pg.locator("#vb-sources-table tr[data-source='ijsbaan.txt']").count() == 0
+        assert "ijsbaan.txt" not in {s.source for s in Vraagbaak(settings).index.sources}
+        pg.get_by_role("tab", name="Vraag").click()
+        _ask(pg, TXT_QUESTION)
+        pg.wait_for_function(
+            "() => !(document.querySelector('#vb-passages') || {}).innerText?.includes("
+            "'15 januari') && document.querySelector('#vb-passages .vb-passage')")
+        assert "ijsbaan.txt" not in pg.inner_text("#vb-passages")
+    finally:
+        ctx.close()
+
+
+# -- scripts/run.sh -----------------------------------------------------------------------
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _run_sh_until_served(repo: Path, env: dict[str, str], port: int) -> str:
+    """Run scripts/run.sh until the app answers on ``port``, then stop it; its stderr."""
+    proc = subprocess.Popen(
+        ["bash", str(repo / "scripts" / "run.sh"), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not _port_open(port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1]
+        s = Settings(index_dir=Path(env["VRAAGBAAK_INDEX"]), cache_dir=Path(env["VRAAGBAAK_CACHE"]))
+        while not Vraagbaak(s).has_index() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)
+    finally:
+        os.killpg(proc.pid, 15)
+        _, err = proc.communicate(timeout=60)
+    return err
+
+
+@pytest.mark.slow
+def test_run_sh_twice_keeps_the_users_documents(tmp_path: Path) -> None:
+    """run.sh builds the bundled corpus only when there is no index; a second run opens the
+    index as it is, with a document the user added in between."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / "scripts" / "run.sh").write_text(
+        (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8"), encoding="utf-8")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    # an installed .venv, as after a first run: pip is a no-op, vraagbaak is this checkout
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "activate").write_text(f'export PATH="{shim}:$PATH"\n')
+    (shim / "python").write_text(
+        f'#!/bin/sh\n[ "$1 $2" = "-m pip" ] && exit 0\nexec "{sys.executable}" "$@"\n')
+    (shim / "vraagbaak").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m vraagbaak.cli "$@"\n')
+    for f in shim.iterdir():
+        f.chmod(0o755)
+    small = tmp_path / "corpus"
+    small.mkdir()
+    src = sorted((ROOT / "corpus").glob("*.txt"))[0]
+    (small / src.name).write_text(src.read_text(encoding="utf-8")[:3000], encoding="utf-8")
+    env = {
+        **os.environ, "VRAAGBAAK_INDEX": str(tmp_path / "index"),
+        "VRAAGBAAK_CACHE": str(tmp_path / "cache"), "VRAAGBAAK_CORPUS": str(small),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    settings = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+
+    err = _run_sh_until_served(repo, env, _free_port())
+    assert "No index yet" in err
+    assert [s.source for s in Vraagbaak(settings).index.sources] == [f"corpus/{src.name}"]
+
+    mine = tmp_path / "eigen.txt"
+    mine.write_text("Eigen notitie\n\nDe ijsbaan gaat op 1 december open.\n", encoding="utf-8")
+    Vraagbaak(settings).ingest([mine], add=True)
+
+    err = _run_sh_until_served(repo, env, _free_port())
+    assert "No index yet" not in err
+    assert {s.source for s in Vraagbaak(settings).index.sources} == {
+        f"corpus/{src.name}", "eigen.txt"}
+
+
+def test_ui_reports_the_build_on_stderr_with_the_time_left(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first run says how far the build is, also when stderr is not a terminal."""
+    from vraagbaak.ui.app import BuildState
+    from vraagbaak.ui.cli import report_build
+
+    states = iter([
+        BuildState(building=True, stage="embedding", done=0, total=1000),
+        BuildState(building=True, stage="embedding", done=500, total=1000),
+        BuildState(ready=True),
+    ])
+
+    class Builder:
+        @property
+        def state(self) -> BuildState:
+            return next(states)
+
+    report_build(Builder(), every=0.05)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "0/1000 texts embedded" in err
+    assert "500/1000 texts embedded, about 0 s left" in err
+    assert "the index is ready" in err

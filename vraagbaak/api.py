@@ -12,7 +12,7 @@ from .errors import IndexMissingError
 from .index.analysis import AnalysisSettings, looks_dutch
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, get_encoder
-from .index.store import BuildReport, Index, Progress, SourceInfo
+from .index.store import BuildReport, Index, Progress, SourceInfo, live_generation
 from .qa import abstain
 from .qa.answer import (
     FEATURES,
@@ -163,6 +163,17 @@ class Vraagbaak:
                     )
                 self._index = Index.open(self.settings.index_dir, encoder_id=self.encoder.id)
             return self._index
+
+    def refresh(self) -> bool:
+        """Switch to the live index generation when an ingest (by any process) has swapped
+        in a new one since the index was opened; returns whether it switched. Work already
+        holding the old :class:`Index` finishes on it."""
+        live = live_generation(self.settings.index_dir)
+        with self._lock:
+            if self._index is None or live is None or live.name == self._index.root.name:
+                return False
+            self._index = None
+            return True
 
     @property
     def reader(self) -> Reader | None:

@@ -127,8 +127,10 @@ def _read_questions(args: argparse.Namespace) -> list[str]:
     return [" ".join(args.question)]
 
 
-def result_json(result: Any) -> dict[str, Any]:
+def result_json(result: Any, index: Any = None) -> dict[str, Any]:
     """The JSON object of one result (the contract in the README)."""
+    from .qa.citation import cite_answer, format_citation
+
     ans = result.answer
     return {
         "question": result.question,
@@ -162,6 +164,7 @@ def result_json(result: Any) -> dict[str, Any]:
             "line": ans.line,
             "page": ans.page,
             "chunk_rank": next((h.rank for h in result.hits if h.chunk.id == ans.chunk_id), None),
+            "citation": format_citation(cite_answer(ans, index)),
         },
         "abstained": result.abstained,
         "confidence": round(result.confidence, 6),
@@ -169,15 +172,9 @@ def result_json(result: Any) -> dict[str, Any]:
     }
 
 
-def _reference(title: str, section: str | None, line: int, page: int | None, source: str) -> str:
-    ref = f"{title}"
-    if section and section != title:
-        ref += f" › {section.split(' › ')[-1]}"
-    ref += f" ({source}, " + (f"p. {page}, " if page else "") + f"regel {line})"
-    return ref
+def print_result(result: Any, *, color: bool, index: Any = None) -> None:
+    from .qa.citation import cite_answer, format_citation, reference
 
-
-def print_result(result: Any, *, color: bool) -> None:
     bold, hl, dim, reset = (
         ("\033[1m", "\033[1;33m", "\033[2m", "\033[0m") if color else ("", "", "", "")
     )
@@ -191,14 +188,15 @@ def print_result(result: Any, *, color: bool) -> None:
     else:
         print(f"{bold}Antwoord:{reset} {hl}{ans.text}{reset}")
         print(
-            f"  {dim}— {_reference(ans.title, ans.section, ans.line, ans.page, ans.source)}, "
+            f"  {dim}— {reference(ans.title, ans.section, ans.line, ans.page, ans.source)}, "
             f"tekens {ans.start}–{ans.end}, zekerheid {result.confidence:.2f}{reset}"
         )
+        print(f"  {dim}Bronvermelding: {format_citation(cite_answer(ans, index))}{reset}")
     print()
     for h in result.hits:
         c = h.chunk
         print(
-            f"{bold}[{h.rank}]{reset} {_reference(c.title, c.section, c.line, c.page, c.source)}"
+            f"{bold}[{h.rank}]{reset} {reference(c.title, c.section, c.line, c.page, c.source)}"
             f"  {dim}score {h.score:.3f}{reset}"
         )
         text = c.text
@@ -214,6 +212,7 @@ def print_result(result: Any, *, color: bool) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from .qa.search import clean_question
+    from .qa.topic import topic_of_question
 
     questions = _read_questions(args)
     if len(questions) == 1:
@@ -247,11 +246,77 @@ def cmd_ask(args: argparse.Namespace) -> int:
             continue
         for note in result.notices:
             print(f"note: {note}", file=sys.stderr)
+        if (topic := topic_of_question(q)) is not None:
+            print(f'note: for an overview of a topic, ask: vraagbaak topic "{topic}"',
+                  file=sys.stderr)
         if args.json:
-            print(json.dumps(result_json(result), ensure_ascii=False), flush=True)
+            print(json.dumps(result_json(result, vb.index), ensure_ascii=False), flush=True)
         else:
-            print_result(result, color=color)
+            print_result(result, color=color, index=vb.index)
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def topic_json(result: Any, index: Any = None) -> dict[str, Any]:
+    """The JSON object of a topic view: per document its passages about the topic."""
+    from .qa.citation import cite_chunk, format_citation
+
+    return {
+        "topic": result.topic,
+        "total": result.total,
+        "documents": [
+            {
+                "source": g.source,
+                "title": g.title,
+                "count": g.count,
+                "duplicates": g.duplicates,
+                "passages": [
+                    {
+                        "rank": p.rank,
+                        "source": p.chunk.source,
+                        "section": p.chunk.section,
+                        "start": p.chunk.start,
+                        "end": p.chunk.end,
+                        "line": p.chunk.line,
+                        "page": p.chunk.page,
+                        "text": p.chunk.text,
+                        "relevance": round(p.relevance, 4),
+                        "contains_topic": p.matched,
+                        "citation": format_citation(cite_chunk(p.chunk, index), quote=False),
+                    }
+                    for p in g.passages
+                ],
+            }
+            for g in result.groups
+        ],
+    }
+
+
+def cmd_topic(args: argparse.Namespace) -> int:
+    from .errors import InputError
+    from .qa.citation import reference
+    from .qa.topic import topic_passages
+
+    topic = " ".join(args.topic).strip()
+    if not topic:
+        raise InputError('Give a topic, e.g. vraagbaak topic "informeel overleg".')
+    vb = _vb(args)
+    res = topic_passages(vb, topic, per_source=args.per_source, sources=args.source or None)
+    if args.json:
+        print(json.dumps(topic_json(res, vb.index), ensure_ascii=False))
+        return EXIT_OK
+    if not res.groups:
+        print(f"Onderwerp: {res.topic}: geen passages gevonden in de bronnen.")
+        return EXIT_OK
+    print(f"Onderwerp: {res.topic}: {res.total} passages in {len(res.groups)} documenten")
+    for g in res.groups:
+        shown = f", {len(g.passages)} getoond" if len(g.passages) < g.count else ""
+        print(f"\n{g.title} ({g.source}): {g.count} passage{'' if g.count == 1 else 's'}{shown}")
+        for p in g.passages:
+            c = p.chunk
+            print(f"  - {reference(c.title, c.section, c.line, c.page, c.source)}")
+            text = " ".join(c.text.split())
+            print(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
+    return EXIT_OK
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
@@ -366,6 +431,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="choose the answer with vraagbaak's reading model (experimental; see README)",
     )
     s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("topic", help="every passage about a topic, grouped per document")
+    s.add_argument("topic", nargs="*", help='a few words, e.g. "informeel overleg"')
+    s.add_argument("--json", action="store_true", help="one JSON object")
+    s.add_argument("--per-source", type=int, default=5, metavar="N",
+                   help="passages shown per document (default 5)")
+    s.add_argument(
+        "--source", action="append", metavar="SOURCE", help="only this source (repeatable)"
+    )
+    s.set_defaults(func=cmd_topic)
 
     s = sub.add_parser("sources", help="list what is indexed")
     s.add_argument("--json", action="store_true")

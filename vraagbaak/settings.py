@@ -95,6 +95,8 @@ class Settings:
         top_k: passages returned by default.
         abstain_threshold: answer confidence below which vraagbaak says the sources do
             not answer (see README, "Abstention"). ``None`` uses the calibrated default.
+        uncertain_below: an answer given with a confidence below this is shown as
+            *onzeker* (uncertain): answered, but to be checked in its source.
         backend: where questions are searched: ``local`` (the index folder) or ``milvus``
             (a copy of it in Milvus; the index folder still supplies texts and citations).
         milvus_uri: the Milvus to use with ``backend="milvus"``: a Milvus Lite file
@@ -108,6 +110,7 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     top_k: int = 5
     abstain_threshold: float | None = None
+    uncertain_below: float = 0.75
     backend: str = "local"
     milvus_uri: str | None = None
     milvus_token: str | None = field(default=None, repr=False)
@@ -116,6 +119,11 @@ class Settings:
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
         check_min_confidence(self.abstain_threshold)
+        if not 0.0 <= self.uncertain_below <= 1.0:
+            raise InputError(
+                "uncertain_below must be between 0 and 1. "
+                f"Currently uncertain_below is {self.uncertain_below}."
+            )
         if self.backend not in BACKENDS:
             raise InputError(
                 f"backend must be one of {', '.join(BACKENDS)}. Currently {self.backend!r}."

@@ -10,7 +10,10 @@ pool's own score distribution, so no number is tuned to a phrase:
   ``min_z_matched`` standard deviations above the mean of the pool;
 * a passage without the topic's words counts only when its dense similarity stands out
   clearly (``min_z``), and only if some passage in the pool contains the topic's words, so
-  a topic the sources never mention gives an empty view instead of loosely related text.
+  a topic the sources never mention gives an empty view instead of loosely related text;
+* every passage that contains the topic as written (the same words in the same order,
+  compared without case and accents) counts, wherever the search ranked it, so no document
+  that uses the phrase is missed.
 
 Within each document the passages are diversified with maximal marginal relevance over
 text overlap (Jaccard similarity of the passages' analysed terms); a passage that overlaps
@@ -20,6 +23,7 @@ an already chosen one by ``duplicate_overlap`` or more is a near-duplicate and d
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,7 +32,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..index.analysis import Analyzer
-from ..types import Chunk
+from ..types import Chunk, Hit
 
 if TYPE_CHECKING:
     from ..api import Vraagbaak
@@ -94,6 +98,50 @@ class TopicResult:
     def total(self) -> int:
         """Distinct passages about the topic across all documents."""
         return sum(g.count for g in self.groups)
+
+
+_TOPIC_QUESTION = re.compile(
+    r"^\s*wat\s+(?:"
+    r"(?:zeggen|schrijven|vermelden|melden)\s+(?:de|deze|onze|alle)\s+"
+    r"(?:bronnen|documenten|stukken|rapporten|teksten)"
+    r"|(?:staat|lees\s+ik|lezen\s+we|vind\s+ik|vinden\s+we|weten\s+we)\s+(?:er\s+)?"
+    r"(?:in\s+(?:de|deze)\s+(?:bronnen|documenten|stukken)\s+)?"
+    r"|wordt\s+er\s+(?:in\s+(?:de|deze)\s+(?:bronnen|documenten|stukken)\s+)?gezegd"
+    r")\s*\bover\s+(?P<topic>.+?)\s*[?.!]*\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def topic_of_question(question: str) -> str | None:
+    """The topic of a question that asks for an overview ("Wat zeggen de bronnen over
+    ontschotte budgetten?" -> "ontschotte budgetten"), or None for other questions.
+
+    Such a question has no single answering sentence; the topic view answers it.
+    """
+    m = _TOPIC_QUESTION.match(question or "")
+    if m is None:
+        return None
+    topic = " ".join(m.group("topic").split()).strip("\"'“”‘’")
+    return topic or None
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, one character per character (offsets are kept)."""
+    out = []
+    for ch in text.lower():
+        base = unicodedata.normalize("NFKD", ch)
+        base = "".join(c for c in base if not unicodedata.combining(c))
+        out.append(base if len(base) == 1 else ch)
+    return "".join(out)
+
+
+def phrase_pattern(topic: str) -> re.Pattern[str] | None:
+    """A pattern that finds ``topic`` as written in folded text: its words in order, as
+    whole words, with any spaces or punctuation between them (None for an empty topic)."""
+    words = re.findall(r"\w+", fold(topic))
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)" + r"\W+".join(map(re.escape, words)) + r"(?!\w)")
 
 
 _DOUBLE_VOWEL = re.compile(r"([aeiou])\1")
@@ -239,14 +287,31 @@ def topic_passages(
             "duplicate_overlap must be in (0, 1]. "
             f"Currently duplicate_overlap is {duplicate_overlap}."
         )
+    ix = vb.index
     hits = [h for h in vb.search(topic, top_k=pool, sources=sources) if h.dense is not None]
-    analyzer = vb.index.analyzer
+    n_pool = len(hits)
+    hits += _phrase_hits(vb, topic, hits, sources)
+    analyzer = ix.analyzer
     wanted = topic_terms(analyzer, topic)
     terms = [passage_terms(analyzer, h.chunk.text) for h in hits]
     matched = [bool(wanted & t) for t in terms]
+    dense = [float(h.dense or 0.0) for h in hits]
     keep = relevant(
-        [float(h.dense or 0.0) for h in hits], matched, min_z=min_z, min_z_matched=min_z_matched
+        dense[:n_pool], matched[:n_pool], min_z=min_z, min_z_matched=min_z_matched
     )
+    pattern = phrase_pattern(topic)
+    if pattern is not None:
+        # a passage that states the topic as written always counts (its relevance is
+        # measured against the search pool, like the others')
+        pool_d = np.asarray(dense[:n_pool], dtype=np.float64)
+        mean, sd = (float(pool_d.mean()), float(pool_d.std())) if n_pool else (0.0, 0.0)
+        chosen = {i for i, _ in keep}
+        keep += [
+            (i, (dense[i] - mean) / sd if sd > 1e-9 else 0.0)
+            for i, h in enumerate(hits)
+            if i not in chosen and pattern.search(fold(h.chunk.text))
+        ]
+        keep.sort()
     by_source: dict[str, list[tuple[int, float]]] = {}
     for i, z in keep:
         by_source.setdefault(hits[i].chunk.source, []).append((i, z))
@@ -270,3 +335,40 @@ def topic_passages(
         )
     groups.sort(key=lambda g: (-g.count, -g.passages[0].relevance))
     return TopicResult(topic=" ".join(topic.split()), groups=tuple(groups), pool=len(hits))
+
+
+def _phrase_hits(
+    vb: Vraagbaak, topic: str, pool: Sequence[Hit], sources: Iterable[str] | None
+) -> list[Hit]:
+    """The passages outside ``pool`` that contain ``topic`` as written, as hits ranked
+    after the pool, with their dense similarity to the topic.
+
+    Candidates are the passages with a BM25 score for the topic (they share a term with
+    it), so the work follows the topic's postings, not the size of the index.
+    """
+    from .search import bm25_scores, check_sources
+
+    pattern = phrase_pattern(topic)
+    if pattern is None:
+        return []
+    ix = vb.index
+    wanted = check_sources(ix, sources)
+    allowed = set(wanted) if wanted else None
+    seen = {h.chunk.id for h in pool}
+    lexical = bm25_scores(ix, topic)
+    found = [
+        int(i) for i in np.flatnonzero(lexical > 0)
+        if int(i) not in seen
+        and (allowed is None or ix.chunks[int(i)].source in allowed)
+        and pattern.search(fold(ix.chunks[int(i)].text))
+    ]
+    if not found:
+        return []
+    q = vb.encoder.encode([topic], is_query=True)[0]
+    dense = np.asarray(ix.passage_vectors[found], dtype=np.float32) @ q
+    order = sorted(range(len(found)), key=lambda k: -lexical[found[k]])
+    return [
+        Hit(chunk=ix.chunks[found[k]], score=float(lexical[found[k]]), rank=len(pool) + n + 1,
+            dense=float(dense[k]), lexical=float(lexical[found[k]]))
+        for n, k in enumerate(order)
+    ]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import IndexBuilder
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -14,7 +19,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from ..api import Vraagbaak
     from ..cli import _settings
     from ..errors import InputError
-    from .app import serve
+    from .app import IndexBuilder, serve
 
     if not 0 < args.port < 65536:
         raise InputError(f"--port must be between 1 and 65535. Currently --port is {args.port}.")
@@ -25,14 +30,49 @@ def cmd_ui(args: argparse.Namespace) -> int:
             "network can reach it.",
             file=sys.stderr,
         )
+    builder = IndexBuilder(vb)
     if not vb.has_index():
-        print("No index yet: the app builds one from the bundled corpus (progress in the page).",
-              file=sys.stderr)
+        print("No index yet: the app builds one from the bundled corpus (progress below and "
+              "in the page; a few minutes on a laptop).", file=sys.stderr, flush=True)
+        threading.Thread(target=report_build, args=(builder,), daemon=True).start()
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"vraagbaak: open http://{shown}:{args.port} (Ctrl+C stops it)",
           file=sys.stderr, flush=True)
-    serve(vb, host=args.host, port=args.port, block=True)
+    serve(vb, host=args.host, port=args.port, block=True, builder=builder)
     return 0
+
+
+def report_build(builder: IndexBuilder, *, every: float = 10.0) -> None:
+    """Print the build's progress on stderr every ``every`` seconds, with the time left,
+    also when stderr is not a terminal (a log, a service), until the index is ready."""
+    started = time.monotonic()
+    first: tuple[float, int] | None = None
+    while True:
+        time.sleep(every if first else 1.0)
+        st = builder.state
+        if st.error:
+            print(f"vraagbaak: {st.error}", file=sys.stderr, flush=True)
+            return
+        if st.ready:
+            took = time.monotonic() - started
+            print(f"vraagbaak: the index is ready ({took:.0f} s).", file=sys.stderr, flush=True)
+            return
+        if st.stage != "embedding" or not st.total:
+            continue
+        now = time.monotonic()
+        if first is None:
+            first = (now, st.done)
+            left = ""
+        else:
+            rate = (st.done - first[1]) / max(now - first[0], 1e-9)
+            secs = (st.total - st.done) / rate if rate > 0 else None
+            left = (
+                "" if secs is None
+                else f", about {secs:.0f} s left" if secs < 90
+                else f", about {secs / 60:.0f} min left"
+            )
+        print(f"vraagbaak: building the index: {st.done}/{st.total} texts embedded{left}",
+              file=sys.stderr, flush=True)
 
 
 def register(subparsers: Any) -> None:
