@@ -168,7 +168,7 @@ def test_jsonl_figures_agree_with_ask_json(
     qfile = tmp_path / "questions.jsonl"
     qfile.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n", encoding="utf-8")
     report = _eval_json(capsys, ["--index", str(small_index), "--encoder", "fake:64", "eval",
-                                 str(qfile), "--json"])
+                                 str(qfile), "--json", "--methods", ",".join(METHODS)])
     assert [m["method"] for m in report["methods"]] == list(METHODS)
     assert report["unlocated_evidence"] == []
     gold = []

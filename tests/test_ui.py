@@ -287,7 +287,9 @@ def test_an_ingest_by_another_process_is_used_for_the_next_question(
                    "open voor alle inwoners van de gemeente.\n", encoding="utf-8")
     other = Vraagbaak(fake_vb.settings)  # another process, as far as the app can tell
     other.ingest([doc], add=True)
-    assert not old_root.exists()  # the old generation is gone from disk
+    # the live generation is the new one; the old one stays on disk while this reader
+    # holds it open (it is removed by a later ingest once no reader holds it)
+    assert (fake_vb.settings.index_dir / "current").resolve() != old_root.resolve()
     # a reader that still holds the old index keeps working on what it has loaded
     from vraagbaak.qa.search import score_all
 
@@ -569,6 +571,8 @@ def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -
     assert conf < vb.settings.uncertain_below, conf
     _open_options(page)
     page.fill(CONF, "0")  # never abstain: the weak answer
+    page.press(CONF, "Tab")  # let the field's value reach the app before asking
+    page.wait_for_timeout(500)
     _ask(page, OFF_TOPIC, press_enter=False)
     _wait_answer(page)
     result = page.locator("#vb-answer .vb-result")
