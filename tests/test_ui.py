@@ -567,7 +567,9 @@ def test_opening_options_keeps_the_standard_threshold(page: Any, vb: Vraagbaak) 
 @pytest.mark.slow
 @pytest.mark.browser
 def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -> None:
-    conf = vb.ask(OFF_TOPIC, min_confidence=0.0).confidence
+    weak = vb.ask(OFF_TOPIC, min_confidence=0.0)
+    assert not weak.abstained, "precondition: at threshold 0 the library answers"
+    conf = weak.confidence
     assert conf < vb.settings.uncertain_below, conf
     _open_options(page)
     page.fill(CONF, "0")  # never abstain: the weak answer
@@ -576,7 +578,7 @@ def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -
     _ask(page, OFF_TOPIC, press_enter=False)
     _wait_answer(page)
     result = page.locator("#vb-answer .vb-result")
-    assert result.get_attribute("data-verdict") == "uncertain"
+    assert result.get_attribute("data-verdict") == "uncertain", result.inner_text()
     text = result.inner_text()
     assert "Onzeker antwoord" in text and "Lees het na in de bron" in text
     shown = f"{conf:.2f}".replace(".", ",")
