@@ -573,9 +573,18 @@ def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -
     assert conf < vb.settings.uncertain_below, conf
     _open_options(page)
     page.fill(CONF, "0")  # never abstain: the weak answer
-    page.press(CONF, "Tab")  # let the field's value reach the app before asking
-    page.wait_for_timeout(500)
-    _ask(page, OFF_TOPIC, press_enter=False)
+    page.press(CONF, "Tab")
+    # Under load the typed value can reach Gradio after the first click (seen in CI: the
+    # app then used the standard threshold). Ask again, at most twice, until it shows the
+    # verdict; the assertions below still judge the last answer.
+    for _ in range(3):
+        _ask(page, OFF_TOPIC, press_enter=False)
+        try:
+            page.wait_for_selector('#vb-answer .vb-result[data-verdict="uncertain"]',
+                                   timeout=20_000)
+            break
+        except Exception:  # playwright's TimeoutError
+            continue
     _wait_answer(page)
     result = page.locator("#vb-answer .vb-result")
     assert result.get_attribute("data-verdict") == "uncertain", result.inner_text()
