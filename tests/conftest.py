@@ -58,14 +58,21 @@ def _fake_factory(arg: str) -> HashEncoder:
 register_encoder("fake", _fake_factory)
 
 
+@pytest.fixture(scope="session")
+def _models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the models exported on first use (the e5 ONNX model), per session."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
 def _isolate_user_state(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _models: Path
 ) -> None:
     """No test touches the real home folder: index and cache default to temp folders."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("VRAAGBAAK_INDEX", str(home / "index"))
     monkeypatch.setenv("VRAAGBAAK_CACHE", str(home / "cache"))
+    monkeypatch.setenv("VRAAGBAAK_MODELS", str(_models))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 

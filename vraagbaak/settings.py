@@ -11,6 +11,8 @@ from .errors import InputError
 
 DEFAULT_ENCODER = "e5"
 BACKENDS = ("local", "milvus")
+MAX_THREADS = 256
+MAX_BATCH = 1024
 
 
 def default_index_dir() -> Path:
@@ -102,6 +104,10 @@ class Settings:
         milvus_uri: the Milvus to use with ``backend="milvus"``: a Milvus Lite file
             (``./vraagbaak.db``) or a server (``http://host:19530``).
         milvus_token: credentials for a Milvus server (``user:password`` or an API key).
+        encoder_threads: the encoder's threads; 0 lets its runtime decide (one per core).
+            On a machine busy with other work, 1 can be faster (see README, "Speed").
+        encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
+            encoder's default (16 for ``e5``, chosen by measurement).
     """
 
     index_dir: Path = field(default_factory=default_index_dir)
@@ -114,8 +120,17 @@ class Settings:
     backend: str = "local"
     milvus_uri: str | None = None
     milvus_token: str | None = field(default=None, repr=False)
+    encoder_threads: int = 0
+    encoder_batch: int = 0
 
     def __post_init__(self) -> None:
+        for name, top in (("encoder_threads", MAX_THREADS), ("encoder_batch", MAX_BATCH)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+                raise InputError(
+                    f"{name} must be a whole number from 0 to {top} (0: the encoder's "
+                    f"default). Currently {name} is {value!r}."
+                )
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
         check_min_confidence(self.abstain_threshold)

