@@ -62,6 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         kw["encoder_threads"] = args.threads
     if args.batch is not None:
         kw["encoder_batch"] = args.batch
+    if args.sentence_vectors:
+        kw["sentence_vectors"] = args.sentence_vectors
     if getattr(args, "top_k", None) is not None:
         kw["top_k"] = args.top_k
     if getattr(args, "min_confidence", None) is not None:
@@ -390,7 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch",
         metavar="N",
         type=int,
-        help="texts per forward pass of the encoder at ingest (default 0: its own, 16 for e5)",
+        help="texts per forward pass of the encoder at ingest (default 0: its own, 8 for e5)",
+    )
+    p.add_argument(
+        "--sentence-vectors",
+        choices=["passage", "separate"],
+        help="at ingest, take each sentence's vector from its passage's forward pass "
+        "(passage, default with e5) or embed every sentence again on its own (separate)",
     )
     p.add_argument(
         "--backend",

@@ -11,6 +11,7 @@ from .errors import InputError
 
 DEFAULT_ENCODER = "e5"
 BACKENDS = ("local", "milvus")
+SENTENCE_VECTORS = ("passage", "separate")
 MAX_THREADS = 256
 MAX_BATCH = 1024
 
@@ -107,7 +108,13 @@ class Settings:
         encoder_threads: the encoder's threads; 0 lets its runtime decide (one per core).
             On a machine busy with other work, 1 can be faster (see README, "Speed").
         encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
-            encoder's default (16 for ``e5``, chosen by measurement).
+            encoder's default (8 for ``e5``, chosen by measurement: see README, "Ingest speed").
+        sentence_vectors: how sentences get their vectors at ingest: ``passage`` (the
+            mean of the sentence's tokens in its passage's forward pass: each passage is
+            read once) or ``separate`` (each sentence embedded again on its own, with its
+            document's title: 2.6 times the encoder work). ``passage`` needs an encoder
+            that gives token states (``e5``); others always use ``separate``. See README,
+            "Ingest speed", for what each measures.
     """
 
     index_dir: Path = field(default_factory=default_index_dir)
@@ -122,6 +129,7 @@ class Settings:
     milvus_token: str | None = field(default=None, repr=False)
     encoder_threads: int = 0
     encoder_batch: int = 0
+    sentence_vectors: str = "passage"
 
     def __post_init__(self) -> None:
         for name, top in (("encoder_threads", MAX_THREADS), ("encoder_batch", MAX_BATCH)):
@@ -134,6 +142,11 @@ class Settings:
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
         check_min_confidence(self.abstain_threshold)
+        if self.sentence_vectors not in SENTENCE_VECTORS:
+            raise InputError(
+                f"sentence_vectors must be one of {', '.join(SENTENCE_VECTORS)}. "
+                f"Currently {self.sentence_vectors!r}."
+            )
         if not 0.0 <= self.uncertain_below <= 1.0:
             raise InputError(
                 "uncertain_below must be between 0 and 1. "

@@ -226,6 +226,7 @@ def _write_generation(
             progress=progress,
             indexed_at=indexed_at,
             previous=previous,
+            sentence_vectors=settings.sentence_vectors,
         )
         if previous is not None:
             previous.close()

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
 
@@ -45,6 +45,13 @@ class PartsEncoder(Protocol):
     id: str
 
     def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]: ...
+
+
+def sentence_mode(encoder: Encoder, wanted: str) -> str:
+    """How an ingest with ``encoder`` makes sentence vectors when ``wanted`` (a
+    :data:`~vraagbaak.settings.SENTENCE_VECTORS` value): ``passage`` (from the passage's
+    pass) only where the encoder gives its parts' vectors, else ``separate``."""
+    return "passage" if wanted == "passage" and isinstance(encoder, PartsEncoder) else "separate"
 
 
 def passage_parts(chunk: Chunk, passage_text: str) -> tuple[str, list[str]]:
@@ -89,6 +96,29 @@ def _previous_rows(previous: Any, encoder_id: str) -> Callable[[str], int | None
     return find
 
 
+class LazyTexts(Sequence[str]):
+    """``fn(chunk)`` for each chunk, made when read (an ingest of many passages does not
+    hold a second copy of every passage's text)."""
+
+    def __init__(self, chunks: Sequence[Chunk], fn: Callable[[Chunk], str]) -> None:
+        self.chunks = chunks
+        self.fn = fn
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self.fn(c) for c in self.chunks[i]]
+        return self.fn(self.chunks[i])
+
+
 class VectorFile:
     """A ``.npy`` file of ``rows`` vectors, written in order a block at a time (nothing
     of it stays in memory). :meth:`close` checks that every row was written."""
@@ -126,12 +156,13 @@ class VectorFile:
 def embed_chunks(
     encoder: Encoder,
     chunks: list[Chunk],
-    passage_texts: list[str],
+    passage_texts: Sequence[str],
     *,
     passage_out: VectorFile,
     sentence_out: VectorFile,
     cache: EmbeddingCache,
     sentence_text: Callable[[Chunk, int, int], str],
+    in_passage: bool = True,
     previous: Any = None,
     fallback: Lookup | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -144,6 +175,8 @@ def embed_chunks(
             passage).
         sentence_text: the text a sentence is embedded as, for encoders that embed
             sentences on their own.
+        in_passage: take sentence vectors from their passage's pass where the encoder
+            can (:func:`sentence_mode`); else every sentence is embedded on its own.
         previous: the live generation (an :class:`~vraagbaak.index.store.Index`), whose
             vectors are reused for unchanged passages of the same encoder.
         fallback: the same for encoders without :meth:`PartsEncoder.encode_parts`.
@@ -157,14 +190,14 @@ def embed_chunks(
     total = len(chunks) + n_sent
     done = 0
     encoded = reused = 0
-    late = isinstance(encoder, PartsEncoder)
+    late = in_passage and isinstance(encoder, PartsEncoder)
     find = _previous_rows(previous, encoder.id) if late else None
     if progress:
         progress(0, total)
     dim = encoder.dim
     for a in range(0, len(chunks), SLICE):
         part = chunks[a : a + SLICE]
-        texts = passage_texts[a : a + SLICE]
+        texts = list(passage_texts[a : a + SLICE])
         rows = sum(len(c.sentences) for c in part)
         pblock = np.zeros((len(part), dim), dtype=np.float32)
         sblock = np.zeros((rows, dim), dtype=np.float32)

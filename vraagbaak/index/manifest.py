@@ -108,6 +108,8 @@ def check(m: dict[str, Any]) -> str | None:
         return "encoder id or spec is not text"
     if not _is_int(enc.get("dim")) or enc["dim"] <= 0:
         return "encoder dim is not a positive number"
+    if enc.get("sentences", "separate") not in ("passage", "separate"):
+        return "encoder sentences is neither 'passage' nor 'separate'"
     for key in ("chunking", "analysis", "versions", "counts", "checksums"):
         if not isinstance(m.get(key), dict):
             return f"{key} is not an object"

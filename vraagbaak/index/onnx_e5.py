@@ -238,7 +238,7 @@ class OnnxE5:
         cache_dir: Path,
         *,
         threads: int = 0,
-        batch_size: int = 16,
+        batch_size: int = 8,
         quantize: bool = True,
         weights: Path | None = None,
     ) -> None:
@@ -379,7 +379,7 @@ class OnnxE5Encoder(OnnxE5):
     """The ``e5`` encoder: :class:`OnnxE5` with an id, and one forward pass per passage
     for the passage's vector and its sentences' vectors (:meth:`encode_parts`)."""
 
-    def __init__(self, cache_dir: Path, *, threads: int = 0, batch_size: int = 16) -> None:
+    def __init__(self, cache_dir: Path, *, threads: int = 0, batch_size: int = 8) -> None:
         super().__init__(cache_dir, threads=threads, batch_size=batch_size)
         self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}"
 
@@ -392,16 +392,11 @@ class OnnxE5Encoder(OnnxE5):
         spans = [self.spans("passage: " + head, parts) for head, parts in items]
         states = self.hidden_states([s.ids for s in spans])
         out = []
-        ctx_mode = os.environ.get("VB_LATE", "plain")
         for sp, h in zip(spans, states, strict=True):
             rows = np.zeros((1 + len(sp.parts), h.shape[1]), dtype=np.float32)
             rows[0] = h.mean(0)
-            head = sp.parts[0][0] if sp.parts else len(h) - 1
             for i, (a, b) in enumerate(sp.parts):
                 if b > a:
-                    if ctx_mode == "head":
-                        rows[i + 1] = np.concatenate([h[:head], h[a:b], h[-1:]]).mean(0)
-                    else:
-                        rows[i + 1] = h[a:b].mean(0)
+                    rows[i + 1] = h[a:b].mean(0)
             out.append(_unit(rows))
         return out

@@ -29,7 +29,7 @@ import os
 import shutil
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from ..types import Chunk, Document
 from .analysis import AnalysisSettings, Analyzer
 from .ann import choose_params, load_dense_index, make_dense_index, save_dense_index, vector_dtype
 from .cache import EmbeddingCache, Lookup, text_key
-from .embedding import VectorFile, embed_chunks
+from .embedding import LazyTexts, VectorFile, embed_chunks, sentence_mode
 from .encoders import E5Encoder, Encoder
 from .manifest import ManifestError
 from .manifest import dumps as dump_manifest
@@ -598,7 +598,9 @@ class Index:
         return str(self.manifest["encoder"]["spec"])
 
 
-def term_ids(analyzer: Analyzer, texts: list[str]) -> tuple[list[np.ndarray], dict[str, int]]:
+def term_ids(
+    analyzer: Analyzer, texts: Iterable[str]
+) -> tuple[list[np.ndarray], dict[str, int]]:
     """The BM25 terms of ``texts`` as one small int32 array per text plus the vocabulary.
 
     This is what ``bm25s.BM25.index`` builds from lists of term strings, without holding a
@@ -667,6 +669,7 @@ def build_generation(
     progress: Progress | None = None,
     indexed_at: dict[str, str] | None = None,
     previous: Index | None = None,
+    sentence_vectors: str = "passage",
 ) -> None:
     """Write a complete index generation into the empty folder ``gen``.
 
@@ -689,15 +692,19 @@ def build_generation(
         text_sha[doc.source] = hashlib.sha256(data).hexdigest()
 
     dim = encoder.dim
-    passage_texts = [passage_input(c) for c in chunks]
+    passage_texts = LazyTexts(chunks, passage_input)
     n_sentences = sum(len(c.sentences) for c in chunks)
     dtype = vector_dtype(len(chunks))
+    mode = sentence_mode(encoder, sentence_vectors)
+    if previous is not None and previous.manifest["encoder"].get("sentences", "separate") != mode:
+        previous = None  # its sentence vectors were made another way: none to lend
     pfile = VectorFile(gen / "passages.npy", len(chunks), dim, dtype)
     sfile = VectorFile(gen / "sentences.npy", n_sentences, dim, dtype)
     try:
         report.encoded, report.reused = embed_chunks(
             encoder, chunks, passage_texts, passage_out=pfile, sentence_out=sfile,
-            cache=cache, sentence_text=sentence_input, previous=previous,
+            cache=cache, sentence_text=sentence_input, in_passage=mode == "passage",
+            previous=previous,
             fallback=previous_vectors(previous, encoder.id),
             progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
         )
@@ -739,7 +746,7 @@ def build_generation(
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": now,
-        "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim},
+        "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim, "sentences": mode},
         "chunking": asdict(chunking),
         "versions": code_versions(),
         "analysis": analysis.to_dict(),
