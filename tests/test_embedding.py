@@ -49,7 +49,8 @@ register_encoder("fakeparts", _parts)
 
 def _settings(tmp_path: Path, name: str = "ix", cache: str = "cache") -> Settings:
     return Settings(
-        index_dir=tmp_path / name, cache_dir=tmp_path / cache, encoder="fakeparts:64"
+        index_dir=tmp_path / name, cache_dir=tmp_path / cache, encoder="fakeparts:64",
+        sentence_vectors="passage",
     )
 
 
@@ -174,3 +175,25 @@ def test_slices_bound_the_work_in_flight(tmp_path: Path, monkeypatch: pytest.Mon
     digest = [hashlib.sha256(np.asarray(x.index.sentence_vectors).tobytes()).hexdigest()
               for x in (vb, fresh)]
     assert digest[0] == digest[1]
+
+
+def test_separate_sentences_are_the_default_and_recorded(tmp_path: Path) -> None:
+    """By default every sentence is embedded on its own, even by an encoder that could
+    give it from its passage's pass; the manifest says which way they were made, and an
+    index made the other way lends none of its sentence vectors."""
+    s = _settings(tmp_path).with_(sentence_vectors="separate")
+    assert Settings().sentence_vectors == "separate"
+    vb = Vraagbaak(s)
+    enc = vb.encoder
+    before = enc.passages, enc.texts  # type: ignore[attr-defined]
+    vb.ingest([CORPUS])
+    ix = vb.index
+    assert ix.manifest["encoder"]["sentences"] == "separate"
+    assert enc.passages == before[0]  # type: ignore[attr-defined]
+    n_sent = sum(len(c.sentences) for c in ix.chunks)
+    assert enc.texts - before[1] >= len(ix.chunks) + n_sent - 40  # type: ignore[attr-defined]
+    shutil.rmtree(tmp_path / "cache")
+    late = Vraagbaak(s.with_(sentence_vectors="passage"))
+    rep = late.ingest([CORPUS])
+    assert late.index.manifest["encoder"]["sentences"] == "passage"
+    assert rep.encoded == len(ix.chunks)  # nothing carried over from the separate index

@@ -397,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sentence-vectors",
         choices=["passage", "separate"],
-        help="at ingest, take each sentence's vector from its passage's forward pass "
-        "(passage, default with e5) or embed every sentence again on its own (separate)",
+        help="at ingest, embed every sentence on its own (separate, default) or take its "
+        "vector from its passage's forward pass (passage: 2.6x less encoder work with e5)",
     )
     p.add_argument(
         "--backend",

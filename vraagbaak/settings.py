@@ -109,12 +109,12 @@ class Settings:
             On a machine busy with other work, 1 can be faster (see README, "Speed").
         encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
             encoder's default (8 for ``e5``, chosen by measurement: see README, "Ingest speed").
-        sentence_vectors: how sentences get their vectors at ingest: ``passage`` (the
-            mean of the sentence's tokens in its passage's forward pass: each passage is
-            read once) or ``separate`` (each sentence embedded again on its own, with its
-            document's title: 2.6 times the encoder work). ``passage`` needs an encoder
-            that gives token states (``e5``); others always use ``separate``. See README,
-            "Ingest speed", for what each measures.
+        sentence_vectors: how sentences get their vectors at ingest: ``separate`` (each
+            sentence embedded on its own, with its document's title; the default) or
+            ``passage`` (the mean of the sentence's tokens in its passage's forward pass:
+            each passage is read once, 2.6 times less encoder work, at a measured cost in
+            quality). ``passage`` needs an encoder that gives token states (``e5``); others
+            always use ``separate``. See README, "Ingest speed".
     """
 
     index_dir: Path = field(default_factory=default_index_dir)
@@ -129,7 +129,7 @@ class Settings:
     milvus_token: str | None = field(default=None, repr=False)
     encoder_threads: int = 0
     encoder_batch: int = 0
-    sentence_vectors: str = "passage"
+    sentence_vectors: str = "separate"
 
     def __post_init__(self) -> None:
         for name, top in (("encoder_threads", MAX_THREADS), ("encoder_batch", MAX_BATCH)):

@@ -16,6 +16,7 @@ from ..settings import ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
 from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
+from .embedding import sentence_mode
 from .encoders import Encoder, settings_encoder
 from .store import (
     BuildReport,
@@ -47,11 +48,13 @@ def _old_index(settings: Settings, *, add: bool) -> Index | None:
 
 
 def _same_settings(
-    old: Index, settings: Settings, encoder_id: str, analysis: AnalysisSettings
+    old: Index, settings: Settings, encoder: Encoder, analysis: AnalysisSettings
 ) -> bool:
     m = old.manifest
+    sentences = sentence_mode(encoder, settings.sentence_vectors)
     return (
-        m["encoder"]["id"] == encoder_id
+        m["encoder"]["id"] == encoder.id
+        and m["encoder"].get("sentences", "separate") == sentences
         and m["chunking"] == settings.chunking.__dict__
         and m["analysis"] == analysis.to_dict()
         and m.get("versions") == code_versions()
@@ -94,7 +97,7 @@ def ingest(
     with write_lock(settings.index_dir):
         check_writable_layout(settings.index_dir)
         old = _old_index(settings, add=add)
-        reusable = old is not None and _same_settings(old, settings, encoder.id, analysis)
+        reusable = old is not None and _same_settings(old, settings, encoder, analysis)
         old_by_source = {s.source: s for s in old.sources} if old else {}
 
         documents: list[tuple[Document, str]] = []

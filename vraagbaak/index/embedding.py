@@ -1,14 +1,14 @@
 """The vectors of an ingest: every passage's, and every sentence's.
 
-With an encoder that exposes its tokens' states (the default ``e5``, see
-:class:`~vraagbaak.index.onnx_e5.OnnxE5Encoder`), each passage is encoded once: its vector
-is the mean over all its tokens, and a sentence's vector the mean over that sentence's
-tokens in the same pass ("late chunking"), so a sentence is read in the context of its
-passage, title and section, and the encoder reads each passage's tokens once instead of
-the passage's plus every sentence's again with the title in front (2.6 times the tokens).
+By default (``Settings.sentence_vectors = "separate"``) every passage is embedded with its
+title and section, and every sentence on its own with its document's title.
 
-Other encoders (``st:``, test encoders) embed each sentence on its own with its document's
-title, as before.
+With ``"passage"`` and an encoder that exposes its tokens' states (the default ``e5``,
+see :class:`~vraagbaak.index.onnx_e5.OnnxE5Encoder`), each passage is encoded once: its
+vector is the mean over all its tokens, and a sentence's vector the mean over that
+sentence's tokens in the same pass ("late chunking"): a sentence is read in the context of
+its passage, and the encoder reads each passage's tokens once instead of 2.6 times. It
+measured slightly worse on both question sets (README, "Ingest speed"), so it is opt-in.
 
 Vectors are written to the new generation's files a slice of passages at a time, so an
 ingest's memory does not grow with the number of passages and sentences; the cache is

@@ -17,10 +17,12 @@ the engine pools) and the vectors of its sentences (the mean over each sentence'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,16 @@ def build_graph(f: E5File) -> Any:
     return model
 
 
+@contextlib.contextmanager
+def _quiet_root() -> Iterator[None]:
+    """Drop log records of WARNING and below while the block runs."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -165,12 +177,14 @@ def cached_model(weights: Path, cache_dir: Path, *, quantize: bool = True) -> Pa
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(
-                str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                op_types_to_quantize=["MatMul"], extra_options={
-                    "MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT
-                },
-            )
+            # onnxruntime's quantizer logs advice on the root logger; keep it out of ours
+            with _quiet_root():
+                quantize_dynamic(
+                    str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                    op_types_to_quantize=["MatMul"], extra_options={
+                        "MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT
+                    },
+                )
         os.replace(tmp, path)
         check.write_text(_sha256_file(path) + "\n")
     finally:
