@@ -20,7 +20,7 @@ from vraagbaak.index.ann import (
     set_search_params,
     vector_dtype,
 )
-from vraagbaak.index.store import live_generation
+from vraagbaak.index.layout import live_generation
 from vraagbaak.qa import search
 
 

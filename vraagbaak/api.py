@@ -12,7 +12,9 @@ from .errors import IndexMissingError
 from .index.analysis import AnalysisSettings, looks_dutch
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, get_encoder
-from .index.store import BuildReport, Index, Progress, SourceInfo, live_generation
+from .index.layout import live_generation
+from .index.reader import CheckReport, Index, SourceInfo
+from .index.store import BuildReport, Progress
 from .qa import abstain
 from .qa.answer import (
     FEATURES,
@@ -188,6 +190,25 @@ class Vraagbaak:
     @property
     def encoder(self) -> Encoder:
         return get_encoder(self.settings.encoder)
+
+    def check(self) -> CheckReport:
+        """Verify the live index in full: every file hashed against the manifest, every
+        passage checked (opening does only a quick check of sizes and file edges).
+
+        Raises:
+            IndexMissingError: there is no index.
+            IndexCorruptError: a file is missing or changed; the hint says how to rebuild.
+        """
+        if not self.has_index():
+            raise IndexMissingError(
+                f"No index at {self.settings.index_dir}.",
+                hint="Build one with: vraagbaak ingest [PATH ...]",
+            )
+        ix = Index.open(self.settings.index_dir)
+        try:
+            return ix.verify()
+        finally:
+            ix.close()
 
     def sources(self) -> list[SourceInfo]:
         return self.index.sources

@@ -341,6 +341,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    vb = _vb(args)
+    report = vb.check()
+    print(
+        f"The index at {vb.settings.index_dir} is intact: {report.files} files "
+        f"({report.bytes / 1e6:.1f} MB) hashed, {report.passages} passages of "
+        f"{report.sources} sources checked in {report.seconds:.1f} s."
+    )
+    return EXIT_OK
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     vb = _vb(args)
     report = vb.remove(args.sources)
@@ -445,6 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sources", help="list what is indexed")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sources)
+
+    s = sub.add_parser(
+        "check",
+        help="verify the whole index: hash every file, check every passage",
+        description="Hash every file of the live index against its manifest and check every "
+        "passage (opening an index checks only sizes and the first and last bytes).",
+    )
+    s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("remove", help="take sources out of the index")
     s.add_argument(

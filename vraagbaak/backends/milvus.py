@@ -46,7 +46,8 @@ import numpy as np
 from ..errors import InputError, VraagbaakError
 from ..index.analysis import AnalysisSettings, Analyzer
 from ..index.encoders import Encoder
-from ..index.store import Index, Progress, passage_input
+from ..index.reader import Index
+from ..index.store import Progress, passage_input
 from ..qa.fusion import max_per_group
 from ..qa.search import RetrievalSettings, Scores, clean_question, rank
 from ..types import Chunk, Hit

@@ -3,7 +3,8 @@
 from .analysis import AnalysisSettings, Analyzer
 from .builder import index_exists, ingest, remove_sources
 from .encoders import Encoder, get_encoder
-from .store import BuildReport, Index, SourceInfo
+from .reader import Index, SourceInfo
+from .store import BuildReport
 
 __all__ = [
     "AnalysisSettings",

@@ -17,19 +17,16 @@ from ..types import Chunk, Document, Heading
 from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
 from .encoders import Encoder, get_encoder
-from .store import (
-    BuildReport,
-    Index,
-    Progress,
-    build_generation,
+from .layout import (
     check_writable_layout,
     code_versions,
     holds_index,
     new_generation_dir,
-    swap_in,
     write_error,
     write_lock,
 )
+from .reader import Index
+from .store import BuildReport, Progress, build_generation, swap_in
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +254,7 @@ def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
         pages=info.pages,
         headings=tuple(Heading(*h) for h in info.headings),
     )
-    return doc, [c for c in old.chunks if c.source == source]
+    return doc, old.chunks_of(source)
 
 
 def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
@@ -268,7 +265,7 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
     """
     t0 = time.perf_counter()
     with write_lock(settings.index_dir):
-        old = Index.open(settings.index_dir)
+        old = Index.open(settings.index_dir, verify=True)
         by_name = {s.source: s for s in old.sources}
         by_path = {s.path: s for s in old.sources}
         drop = set()

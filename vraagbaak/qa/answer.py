@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..index.store import Index
+from ..index.reader import Index
 from ..types import Answer, Chunk, Hit
 from .reader import Reader
 from .search import Scores
@@ -83,18 +83,11 @@ def unseen_idf(n: int) -> float:
 
 
 def _idf(index: Index, terms: list[str]) -> dict[str, float]:
-    bm = index.bm25
-    vocab = bm.vocab_dict
     n = max(1, len(index.chunks))
-    out = {}
-    for t in set(terms):
-        tid = vocab.get(t)
-        if tid is None:
-            out[t] = unseen_idf(n)
-            continue
-        df = int(bm.scores["indptr"][tid + 1] - bm.scores["indptr"][tid])
-        out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return out
+    return {
+        t: unseen_idf(n) if df == 0 else math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for t, df in index.document_frequencies(terms).items()
+    }
 
 
 def candidates(

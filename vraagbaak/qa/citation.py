@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..index.store import Index
+    from ..index.reader import Index
     from ..types import Answer, Chunk
 
 

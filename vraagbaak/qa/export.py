@@ -8,7 +8,7 @@ from .citation import cite_answer, cite_chunk, format_citation, reference
 from .confidence import judge
 
 if TYPE_CHECKING:
-    from ..index.store import Index
+    from ..index.reader import Index
     from ..types import Result
 
 NO_ANSWER = "De bronnen geven hier geen antwoord op."

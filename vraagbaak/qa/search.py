@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..index.encoders import Encoder
-from ..index.store import Index
+from ..index.reader import Index
 from ..types import Hit
 from .fusion import max_per_group, rrf, weighted_sum
 
@@ -153,12 +153,7 @@ def bm25_scores(index: Index, question: str) -> np.ndarray:
     The work is proportional to the postings of the question's terms, not to the number
     of passages.
     """
-    n = len(index.chunks)
-    vocab = index.bm25.vocab_dict
-    known = [t for t in index.analyzer.terms(question) if t in vocab]
-    if not known or not n:
-        return np.zeros(n)
-    return np.asarray(index.bm25.get_scores(known), dtype=np.float64)
+    return index.lexical_scores(index.analyzer.terms(question))
 
 
 def score_candidates(
@@ -222,8 +217,7 @@ def _allowed_mask(index: Index, sources: Iterable[str] | None) -> np.ndarray | N
     wanted = check_sources(index, sources)
     if wanted is None:
         return None
-    keep = set(wanted)
-    return np.array([c.source in keep for c in index.chunks], dtype=bool)
+    return index.source_mask(wanted)
 
 
 def fuse(scores: Scores, settings: RetrievalSettings) -> np.ndarray:

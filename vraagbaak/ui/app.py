@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from ..api import Vraagbaak
-    from ..index.store import Index
+    from ..index.reader import Index
     from ..settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -490,7 +490,7 @@ class Handlers:
 
     def generation(self) -> str:
         """The name of the live index generation ('' when there is none)."""
-        from ..index.store import live_generation
+        from ..index.layout import live_generation
 
         try:
             live = live_generation(self.vb.settings.index_dir)

@@ -20,7 +20,8 @@ from ..types import Chunk, Hit, Result
 
 if TYPE_CHECKING:
     from ..index.analysis import Analyzer
-    from ..index.store import BuildReport, Index
+    from ..index.reader import Index
+    from ..index.store import BuildReport
     from ..qa.topic import TopicResult
 
 NO_ANSWER = "De bronnen geven hier geen antwoord op."
