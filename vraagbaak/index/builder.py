@@ -12,9 +12,8 @@ from pathlib import Path
 from ..errors import InputError, VraagbaakError
 from ..ingest.chunker import chunk_document
 from ..ingest.readers import discover, read_document, read_file_bytes, shown
-from ..settings import ChunkSettings, Settings
+from ..settings import AnalysisSettings, ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
-from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
 from .encoders import Encoder, get_encoder
 from .layout import (
@@ -60,18 +59,18 @@ def ingest(
     settings: Settings,
     *,
     add: bool = False,
-    analysis: AnalysisSettings | None = None,
     progress: Progress | None = None,
+    encoder: Encoder | None = None,
 ) -> BuildReport:
     """Bring the index in line with ``paths``.
 
     Args:
         paths: files and folders (folders are read recursively).
-        settings: where the index lives, which encoder, passage sizes.
+        settings: where the index lives, which encoder, passage sizes, BM25 analysis.
         add: keep the sources already indexed and add (or update) these; by default the
             index holds exactly the sources under ``paths``.
-        analysis: BM25 analysis settings (default: the measured best).
         progress: called as the ingest advances.
+        encoder: the encoder to embed with (default: the one ``settings.encoder`` names).
 
     Returns:
         What was added, changed, removed, skipped and how much was embedded.
@@ -81,9 +80,10 @@ def ingest(
         IndexLockedError: another ingest is running.
     """
     t0 = time.perf_counter()
-    analysis = analysis or AnalysisSettings()
+    analysis = settings.analysis
     report = BuildReport()
-    encoder = get_encoder(settings.encoder)  # cheap checks first, then walk the folders
+    if encoder is None:
+        encoder = get_encoder(settings.encoder)  # cheap checks first, then walk the folders
     check_writable_layout(settings.index_dir)
     found, skipped = discover(paths)
     report.skipped.extend((shown(str(p)), why) for p, why in skipped)

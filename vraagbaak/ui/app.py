@@ -421,15 +421,13 @@ class Handlers:
 
     def topic(self, topic: str, per_source: float, sources: Sequence[str] | None) -> str:
         """The topic view's HTML."""
-        from ..qa.topic import topic_passages
-
         def run() -> tuple[str]:
             if not (topic or "").strip():
                 hint = EXAMPLE_TOPICS[0] if self._bundled() else "samenwerking"
                 raise InputError("Geef een onderwerp, bijvoorbeeld: " + hint)
             self._ready()
-            res = topic_passages(
-                self.vb, topic, per_source=max(1, int(per_source or 5)),
+            res = self.vb.topic(
+                topic, per_source=max(1, int(per_source or 5)),
                 sources=list(sources or []) or None,
             )
             ix = self.vb.index
