@@ -113,7 +113,9 @@ class Vraagbaak:
                 from .backends.milvus import MilvusBackend
 
                 self._backend = MilvusBackend(
-                    self.settings.milvus_uri or "", token=self.settings.milvus_token
+                    self.settings.milvus_uri or "",
+                    token=self.settings.milvus_token,
+                    candidates=self.settings.retrieval.candidates,
                 )
             return self._backend
 

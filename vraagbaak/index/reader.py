@@ -292,14 +292,15 @@ class Index:
         with open(fd, "rb", closefd=False) as f:
             raw = f.read()
         try:
-            version = json.loads(raw.decode("utf-8")).get("format_version")
+            parsed = json.loads(raw.decode("utf-8"))
+            version = parsed.get("format_version")
         except (UnicodeDecodeError, ValueError, AttributeError):
             version = FORMAT_VERSION  # unreadable: load_manifest says why
         if version != FORMAT_VERSION:
             raise IndexCorruptError(
                 f"The index at {index_dir} has format version {version}; "
                 f"this vraagbaak reads version {FORMAT_VERSION}.",
-                hint=rebuild,
+                hint=rebuild_hint(index_dir, parsed),  # the folders it was built from
             )
         try:
             manifest = load_manifest(raw)
