@@ -23,7 +23,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .errors import InputError
 
@@ -96,7 +96,7 @@ def _between(name: str, value: float, low: float, high: float) -> None:
 
 
 class _With:
-    def with_(self, **changes: object) -> Any:
+    def with_(self, **changes: object) -> Self:
         """A copy with some fields changed (checked like a new one)."""
         return replace(self, **changes)  # type: ignore[type-var]
 

@@ -78,75 +78,6 @@ class Pipeline:
     retriever: Retriever | None = None
     reader: Reader | None = None
 
-    def question(self, text: str) -> Question:
-        """Step 1: the question, analysed once."""
-        return analyse(
-            text, self.index, self.encoder, max_chars=self.settings.max_question_chars
-        )
-
-    def scores(self, q: Question, sources: Iterable[str] | None = None) -> Scores:
-        """Steps 2 and 3: the candidate passages and their scores."""
-        wanted = check_sources(self.index, sources)
-        retriever = self.retriever or LocalRetriever(self.settings.retrieval)
-        proposal = retriever.propose(self.index, q, wanted)
-        return score_candidates(self.index, q.vector, proposal.ids, proposal.lexical)
-
-    def retrieval(self, method: str | None = None) -> RetrievalSettings:
-        """The retrieval settings, with another method when one is asked for."""
-        rs = self.settings.retrieval
-        return rs if method is None else rs.with_(method=method)
-
-    def top_k(self, top_k: int | None) -> int:
-        """How many passages to return: ``top_k``, or the settings' when None.
-
-        Raises:
-            InputError: ``top_k`` is not a whole number greater than 0.
-        """
-        if top_k is None:
-            return self.settings.top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-            raise InputError(f"top_k must be a whole number greater than 0. Currently {top_k!r}.")
-        return top_k
-
-    def search(
-        self,
-        text: str,
-        *,
-        top_k: int | None = None,
-        sources: Iterable[str] | None = None,
-        method: str | None = None,
-    ) -> list[Hit]:
-        """Steps 1-4: the passages that best match the question."""
-        k = self.top_k(top_k)
-        q = self.question(text)
-        scores = self.scores(q, sources)
-        return rank(self.index, scores, self.retrieval(method), top_k=k)
-
-    def judge(
-        self, q: Question, scores: Scores, cands: list[Candidate], reader: Reader | None
-    ) -> Judgement:
-        """Steps 6 and 7: choose the answer candidate (by the reader, when there is one)
-        and say how sure that it answers."""
-        if reader is not None and cands:
-            best = read(reader, self.index, q, cands, self.settings.answering.read)[0]
-            ev = abstain.evidence(self.index, q, scores, best.candidate)
-            cal = reader.card.calibration
-            return Judgement(
-                best=best.candidate,
-                confidence=abstain.reader_confidence(ev, best.logit, cal),
-                threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
-                evidence=ev,
-                reader_logit=best.logit,
-            )
-        top = cands[0] if cands else None
-        ev = abstain.evidence(self.index, q, scores, top)
-        return Judgement(
-            best=top,
-            confidence=abstain.confidence(ev, lexical=q.dutch),
-            threshold=abstain.threshold(),
-            evidence=ev,
-        )
-
     def ask(
         self,
         text: str,
@@ -199,4 +130,75 @@ class Pipeline:
             abstained=answer is None,
             notices=notices,
             confidence=verdict.confidence,
+        )
+
+    def search(
+        self,
+        text: str,
+        *,
+        top_k: int | None = None,
+        sources: Iterable[str] | None = None,
+        method: str | None = None,
+    ) -> list[Hit]:
+        """Steps 1-4: the passages that best match the question."""
+        k = self.top_k(top_k)
+        q = self.question(text)
+        scores = self.scores(q, sources)
+        return rank(self.index, scores, self.retrieval(method), top_k=k)
+
+    # -- the steps ------------------------------------------------------------
+
+    def question(self, text: str) -> Question:
+        """Step 1: the question, analysed once."""
+        return analyse(
+            text, self.index, self.encoder, max_chars=self.settings.max_question_chars
+        )
+
+    def scores(self, q: Question, sources: Iterable[str] | None = None) -> Scores:
+        """Steps 2 and 3: the candidate passages and their scores."""
+        wanted = check_sources(self.index, sources)
+        retriever = self.retriever or LocalRetriever(self.settings.retrieval)
+        proposal = retriever.propose(self.index, q, wanted)
+        return score_candidates(self.index, q.vector, proposal.ids, proposal.lexical)
+
+    def retrieval(self, method: str | None = None) -> RetrievalSettings:
+        """The retrieval settings, with another method when one is asked for."""
+        rs = self.settings.retrieval
+        return rs if method is None else rs.with_(method=method)
+
+    def top_k(self, top_k: int | None) -> int:
+        """How many passages to return: ``top_k``, or the settings' when None.
+
+        Raises:
+            InputError: ``top_k`` is not a whole number greater than 0.
+        """
+        if top_k is None:
+            return self.settings.top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
+            raise InputError(f"top_k must be a whole number greater than 0. Currently {top_k!r}.")
+        return top_k
+
+    def judge(
+        self, q: Question, scores: Scores, cands: list[Candidate], reader: Reader | None
+    ) -> Judgement:
+        """Steps 6 and 7: choose the answer candidate (by the reader, when there is one)
+        and say how sure that it answers."""
+        if reader is not None and cands:
+            best = read(reader, self.index, q, cands, self.settings.answering.read)[0]
+            ev = abstain.evidence(self.index, q, scores, best.candidate)
+            cal = reader.card.calibration
+            return Judgement(
+                best=best.candidate,
+                confidence=abstain.reader_confidence(ev, best.logit, cal),
+                threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
+                evidence=ev,
+                reader_logit=best.logit,
+            )
+        top = cands[0] if cands else None
+        ev = abstain.evidence(self.index, q, scores, top)
+        return Judgement(
+            best=top,
+            confidence=abstain.confidence(ev, lexical=q.dutch),
+            threshold=abstain.threshold(),
+            evidence=ev,
         )
