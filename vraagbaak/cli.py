@@ -212,41 +212,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def topic_json(result: Any, index: Any = None) -> dict[str, Any]:
-    """The JSON object of a topic view: per document its passages about the topic."""
-    from .qa.citation import citation_text
-
-    return {
-        "topic": result.topic,
-        "total": result.total,
-        "documents": [
-            {
-                "source": g.source,
-                "title": g.title,
-                "count": g.count,
-                "duplicates": g.duplicates,
-                "passages": [
-                    {
-                        "rank": p.rank,
-                        "source": p.chunk.source,
-                        "section": p.chunk.section,
-                        "start": p.chunk.start,
-                        "end": p.chunk.end,
-                        "line": p.chunk.line,
-                        "page": p.chunk.page,
-                        "text": p.chunk.text,
-                        "relevance": round(p.relevance, 4),
-                        "contains_topic": p.matched,
-                        "citation": citation_text(p.chunk, index, quote=False),
-                    }
-                    for p in g.passages
-                ],
-            }
-            for g in result.groups
-        ],
-    }
-
-
 def cmd_topic(args: argparse.Namespace) -> int:
     from .errors import InputError
     from .qa.citation import reference
@@ -257,7 +222,7 @@ def cmd_topic(args: argparse.Namespace) -> int:
     vb = _vb(args)
     res = vb.topic(topic, per_source=args.per_source, sources=args.source or None)
     if args.json:
-        print(json.dumps(topic_json(res, vb.index), ensure_ascii=False))
+        print(json.dumps(res.to_dict(vb.index), ensure_ascii=False))
         return EXIT_OK
     if not res.groups:
         print(f"Onderwerp: {res.topic}: geen passages gevonden in de bronnen.")

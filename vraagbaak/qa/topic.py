@@ -27,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,6 +101,41 @@ class TopicResult:
     def total(self) -> int:
         """Distinct passages about the topic across all documents."""
         return sum(g.count for g in self.groups)
+
+    def to_dict(self, index: Index | None = None) -> dict[str, Any]:
+        """The JSON of ``vraagbaak topic --json``: per document its passages about the
+        topic, each with its citation (with the metadata ``index`` records, when given)."""
+        from .citation import citation_text
+
+        return {
+            "topic": self.topic,
+            "total": self.total,
+            "documents": [
+                {
+                    "source": g.source,
+                    "title": g.title,
+                    "count": g.count,
+                    "duplicates": g.duplicates,
+                    "passages": [
+                        {
+                            "rank": p.rank,
+                            "source": p.chunk.source,
+                            "section": p.chunk.section,
+                            "start": p.chunk.start,
+                            "end": p.chunk.end,
+                            "line": p.chunk.line,
+                            "page": p.chunk.page,
+                            "text": p.chunk.text,
+                            "relevance": round(p.relevance, 4),
+                            "contains_topic": p.matched,
+                            "citation": citation_text(p.chunk, index, quote=False),
+                        }
+                        for p in g.passages
+                    ],
+                }
+                for g in self.groups
+            ],
+        }
 
 
 _TOPIC_QUESTION = re.compile(
