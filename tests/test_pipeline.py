@@ -186,3 +186,21 @@ def test_abstention_models_are_checked_by_name(monkeypatch: pytest.MonkeyPatch) 
     ev = abstain.Evidence(*[0.5] * len(abstain.FEATURES))
     assert 0.0 <= abstain.confidence(ev) <= 1.0
     assert 0.0 <= abstain.confidence(ev, lexical=False) <= 1.0
+
+
+def test_a_dropped_index_lets_its_generation_go_at_once(small: Settings) -> None:
+    """No reference cycle keeps an opened index (and its generation's lock) alive until
+    the cyclic garbage collector runs: an ingest may then remove the generation."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        vb = Vraagbaak(small)
+        vb.ask(QUESTION)
+        _ = list(vb.index.chunks)
+        ref = weakref.ref(vb.index)
+        del vb
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -11,6 +11,7 @@ hashes every byte (``vraagbaak check``; an ingest does it before it reuses a gen
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,24 +131,22 @@ class Chunks(Sequence[Chunk]):
     """The passages of a generation, parsed from ``chunks.jsonl`` when they are used.
 
     ``offsets[i]:offsets[i+1]`` are the bytes of passage ``i``'s line; a passage whose
-    line does not parse, or names another id, is reported as damage.
+    line does not parse, or names another id, is reported as damage. It holds no
+    reference to its :class:`Index` (nor to itself), so dropping the index releases its
+    generation at once.
     """
 
-    def __init__(self, path: Path, offsets: np.ndarray, damaged: Any) -> None:
+    def __init__(self, path: Path, offsets: np.ndarray, damaged: Damaged) -> None:
         self._offsets = offsets
-        self._damaged = damaged
-        self._lock = threading.Lock()
         try:
             with path.open("rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                self._data: Any = (
-                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-                )
+                data: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         except OSError as e:
             raise damaged("chunks.jsonl", e) from None
         if len(offsets) == 0 or int(offsets[-1]) != size:
             raise damaged("chunks.jsonl", ValueError("it does not match its offset table"))
-        self._parse = lru_cache(maxsize=_PARSED_CHUNKS)(self._parse_uncached)
+        self._parse = _parser(data, offsets, damaged)
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -172,16 +171,35 @@ class Chunks(Sequence[Chunk]):
         for j in range(len(self)):
             yield self._parse(j)
 
-    def _parse_uncached(self, j: int) -> Chunk:
-        a, b = int(self._offsets[j]), int(self._offsets[j + 1])
+
+Damaged = Callable[[str, Exception], IndexCorruptError]
+"""``damaged(what, error)``: the error for a part of an index that cannot be read."""
+
+
+def _parser(data: Any, offsets: np.ndarray, damaged: Damaged) -> Callable[[int], Chunk]:
+    """Passage ``j`` parsed from its line (the most recently used kept parsed)."""
+
+    @lru_cache(maxsize=_PARSED_CHUNKS)
+    def parse(j: int) -> Chunk:
+        a, b = int(offsets[j]), int(offsets[j + 1])
         try:
-            line = self._data[a:b]
-            chunk = Chunk.from_dict(json.loads(line))
+            chunk = Chunk.from_dict(json.loads(data[a:b]))
         except (ValueError, TypeError, KeyError) as e:
-            raise self._damaged(f"passage {j}", e) from None
+            raise damaged(f"passage {j}", e) from None
         if chunk.id != j:
-            raise self._damaged(f"passage {j}", ValueError(f"it is stored as passage {chunk.id}"))
+            raise damaged(f"passage {j}", ValueError(f"it is stored as passage {chunk.id}"))
         return chunk
+
+    return parse
+
+
+def _damage(root: Path, manifest: dict[str, Any], what: str, error: Exception) -> IndexCorruptError:
+    """The error for a part of the generation ``root`` that cannot be read, with the
+    rebuild hint."""
+    return IndexCorruptError(
+        f"The index at {root.parent} is damaged: {what} cannot be read ({error}).",
+        hint=rebuild_hint(root.parent, manifest),
+    )
 
 
 class Index:
@@ -397,7 +415,8 @@ class Index:
             with self._lock:
                 if self._chunks is None:
                     offsets = self._load_array("chunks.offsets.npy")
-                    self._chunks = Chunks(self.root / "chunks.jsonl", offsets, self._damaged)
+                    damaged = functools.partial(_damage, self.root, self.manifest)
+                    self._chunks = Chunks(self.root / "chunks.jsonl", offsets, damaged)
         return self._chunks
 
     def __len__(self) -> int:
@@ -467,10 +486,7 @@ class Index:
 
     def _damaged(self, what: str, error: Exception) -> IndexCorruptError:
         """The error for a part of this index that cannot be read, with the rebuild hint."""
-        return IndexCorruptError(
-            f"The index at {self.root.parent} is damaged: {what} cannot be read ({error}).",
-            hint=rebuild_hint(self.root.parent, self.manifest),
-        )
+        return _damage(self.root, self.manifest, what, error)
 
     @property
     def bm25(self) -> Any:
