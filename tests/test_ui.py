@@ -291,9 +291,10 @@ def test_an_ingest_by_another_process_is_used_for_the_next_question(
     # holds it open (it is removed by a later ingest once no reader holds it)
     assert (fake_vb.settings.index_dir / "current").resolve() != old_root.resolve()
     # a reader that still holds the old index keeps working on what it has loaded
-    from vraagbaak.qa.search import score_all
+    from vraagbaak.qa.pipeline import Pipeline
 
-    assert len(score_all(ix, fake_vb.encoder, "Wanneer is de markt?").dense) == len(ix.chunks)
+    pipe = Pipeline(ix, fake_vb.encoder, fake_vb.settings)
+    assert len(pipe.scores(pipe.question("Wanneer is de markt?")).dense) == len(ix.chunks)
     answer, passages = h.ask("Wanneer gaat de ijsbaan open?", 3, [], "0")
     assert "nieuw.txt" in passages and "vb-error" not in answer
     assert fake_vb.index.root != old_root
@@ -618,7 +619,7 @@ def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -
 @pytest.mark.slow
 @pytest.mark.browser
 def test_a_sure_answer_copies_its_citation(browser: Any, app_url: str, vb: Vraagbaak) -> None:
-    from vraagbaak.qa.citation import cite_answer, format_citation
+    from vraagbaak.qa.citation import citation_text
 
     expected = vb.ask(ASK_Q)
     assert expected.answer is not None
@@ -637,7 +638,7 @@ def test_a_sure_answer_copies_its_citation(browser: Any, app_url: str, vb: Vraag
         pg.click("#vb-answer-actions .vb-copy")
         pg.wait_for_selector("#vb-answer-actions .vb-copy[data-copied='1']")
         copied = pg.evaluate("() => navigator.clipboard.readText()")
-        assert copied == format_citation(cite_answer(expected.answer, vb.index))
+        assert copied == citation_text(expected.answer, vb.index)
         date = next(s.date for s in vb.index.sources if s.source == expected.answer.source)
         assert date and date in copied and expected.answer.title in copied
         assert "score" not in pg.inner_text("body").lower()
