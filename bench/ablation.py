@@ -17,10 +17,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from vraagbaak import Settings, Vraagbaak
+from vraagbaak import AnalysisSettings, RetrievalSettings, Settings, Vraagbaak
 from vraagbaak.evaluation import load_eval, load_for_index, prepare_squad_index, run_eval
-from vraagbaak.index.analysis import AnalysisSettings
-from vraagbaak.qa.search import RetrievalSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -67,10 +65,10 @@ def main() -> int:
             ("xquad", [xq_docs], "squad"),
         ):
             slug = "".join(c if c.isalnum() else "-" for c in name)[:40]
-            vb = Vraagbaak(
-                base.with_(index_dir=args.cache / f"{label}-{slug}"), retrieval=retrieval
-            )
-            vb.ingest(paths, analysis=analysis)
+            vb = Vraagbaak(base.with_(
+                index_dir=args.cache / f"{label}-{slug}", retrieval=retrieval, analysis=analysis
+            ))
+            vb.ingest(paths)
             es = (
                 load_for_index(SHARED / "eval/questions.jsonl", vb) if loader == "jsonl" else xq_set
             )

@@ -22,9 +22,8 @@ import random
 import sys
 from pathlib import Path
 
-from vraagbaak import Settings, Vraagbaak
+from vraagbaak import AnswerSettings, Settings, Vraagbaak
 from vraagbaak.evaluation import load_eval, prepare_squad_index
-from vraagbaak.qa.answer import AnswerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD = ROOT.parent / "shared" / "data" / "external" / "xquad-nl" / "xquad.nl.json"
@@ -47,7 +46,7 @@ def main() -> int:
     out: dict[str, dict[str, float]] = {}
     for label, answering in (("hybrid+reader", AnswerSettings(reader=True)),
                              ("hybrid", AnswerSettings())):
-        vb = Vraagbaak(sub, answering=answering)
+        vb = Vraagbaak(sub.with_(answering=answering))
         right = {"own paragraph (answer)": 0, "same article, answer left out (abstain)": 0,
                  "other articles (abstain)": 0}
         n_same = 0

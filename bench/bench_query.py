@@ -62,20 +62,24 @@ class _Encoded:
 
 
 def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
-    """One question's time per stage, taken apart the way ``Vraagbaak.ask`` runs them."""
-    from vraagbaak.qa.answer import candidates
-    from vraagbaak.qa.search import clean_question, rank, score_all
+    """One question's time per stage, taken apart the way ``Pipeline.ask`` runs them."""
+    from dataclasses import replace
 
-    q = clean_question(q)
-    ix, enc = vb.index, vb.encoder
+    from vraagbaak.qa.answer import candidates
+    from vraagbaak.qa.search import rank
+
+    pipe = vb.pipeline()
+    cfg = vb.settings.answering
+    ix, enc = pipe.index, pipe.encoder
     t0 = time.perf_counter()
     vec = enc.encode([q], is_query=True)
     t1 = time.perf_counter()
-    scores = score_all(ix, _Encoded(enc, vec), q)  # the rest of scoring, encoding done
+    question = replace(pipe, encoder=_Encoded(enc, vec)).question(q)  # analysis, encoding done
+    scores = pipe.scores(question)
     t2 = time.perf_counter()
-    pool = rank(ix, scores, vb.retrieval, top_k=max(vb.settings.top_k, vb.answering.passages))
+    pool = rank(ix, scores, pipe.retrieval(), top_k=max(vb.settings.top_k, cfg.passages))
     t3 = time.perf_counter()
-    cands = candidates(ix, q, pool, scores, vb.answering)
+    cands = candidates(ix, question, pool, scores, cfg)
     t4 = time.perf_counter()
     out = {"encode": t1 - t0, "score_rest": t2 - t1, "rank": t3 - t2,
            "answer_candidates": t4 - t3}
@@ -85,7 +89,7 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
     if reader is not None and cands:
         from vraagbaak.qa.answer import read
 
-        read(reader, ix, q, cands, vb.answering.read)
+        read(reader, ix, question, cands, cfg.read)
         out["reader"] = time.perf_counter() - t4
     return out
 
@@ -93,9 +97,8 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
 def measure(vb: Vraagbaak, questions: list[str], rounds: int) -> dict[str, Any]:
     """Warm ``ask`` with the reader (as shipped) and without it, and one query encoding,
     interleaved per question so that all three see the same machine load."""
-    from vraagbaak.qa.answer import AnswerSettings
-
-    plain, vb = vb, Vraagbaak(vb.settings, answering=AnswerSettings(reader=True))
+    on = vb.settings.with_(answering=vb.settings.answering.with_(reader=True))
+    plain, vb = vb, Vraagbaak(on)
     vb.index.warm_up()
     for q in questions:  # warm-up pass
         vb.ask(q)

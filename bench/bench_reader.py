@@ -29,9 +29,8 @@ import numpy as np
 from vraagbaak.evaluation import normalise_answer
 from vraagbaak.index.encoders import get_encoder
 from vraagbaak.ingest.sentences import split_sentences
-from vraagbaak.qa.answer import AnswerSettings
 from vraagbaak.qa.reader import get_reader
-from vraagbaak.settings import default_cache_dir
+from vraagbaak.settings import AnswerSettings, default_cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD = ROOT.parent / "shared" / "data" / "external" / "xquad-nl" / "xquad.nl.json"

@@ -40,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from vraagbaak import Settings, Vraagbaak
-from vraagbaak.qa.answer import FEATURES, candidates, features
-from vraagbaak.qa.search import rank, score_all
+from vraagbaak.qa.abstain import FEATURES, evidence
+from vraagbaak.qa.answer import candidates
+from vraagbaak.qa.search import rank
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -57,7 +58,7 @@ DUTCH_WEIGHTS = {
     "xquad-same-article": 0.1,
 }
 CROSS_WEIGHTS = {"xquad-en+": 1.0, "xquad-en-other-articles": 1.0, "xquad-en-on-corpus": 1.0}
-N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.answer.FEATURES)
+N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.abstain.Evidence)
 EN_XQUAD = ROOT / "bench" / "data" / "xquad-en.jsonl"
 EN_SAMPLE = ROOT / "bench" / "data" / "sample-en.jsonl"
 
@@ -88,11 +89,14 @@ def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], di
 
 
 def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.ndarray:
-    ix = vb.index
-    scores = score_all(ix, vb.encoder, question, sources=sources)
-    pool = rank(ix, scores, vb.retrieval, top_k=vb.answering.passages)
-    cands = candidates(ix, question, pool, scores, vb.answering)
-    return features(ix, question, scores, cands[0] if cands else None)
+    """The abstention evidence for ``question``, as :class:`Pipeline` computes it."""
+    pipe = vb.pipeline()
+    q = pipe.question(question)
+    scores = pipe.scores(q, sources)
+    cfg = vb.settings.answering
+    pool = rank(pipe.index, scores, pipe.retrieval(), top_k=cfg.passages)
+    cands = candidates(pipe.index, q, pool, scores, cfg)
+    return evidence(pipe.index, q, scores, cands[0] if cands else None).values(list(FEATURES))
 
 
 def fit_logistic(
@@ -217,6 +221,7 @@ def main() -> int:
             p[held] = 1 / (1 + np.exp(-(x[held][:, cols] @ c_f + i_f)))
         print(f"{name} model, fitted on {', '.join(weights)}:")
         fitted[name] = {
+            "features": list(FEATURES[cols]),
             "coef": [round(float(c), 6) for c in coef],
             "intercept": round(float(intercept), 6),
             "fitted_on": {
@@ -226,7 +231,6 @@ def main() -> int:
             "correct_at_threshold": report(p, y, groups),
         }
     model = {
-        "features": list(FEATURES),
         **fitted["dutch"],
         "threshold": 0.5,
         "cross_lingual": fitted["cross_lingual"],

@@ -1,13 +1,8 @@
 import pytest
 
-from vraagbaak.index.analysis import (
-    AnalysisSettings,
-    Analyzer,
-    decompound,
-    fold,
-    light_stem,
-    looks_dutch,
-)
+from vraagbaak.index.analysis import Analyzer, decompound, fold, light_stem
+from vraagbaak.qa.question import looks_dutch
+from vraagbaak.settings import AnalysisSettings
 
 
 def test_accent_folding_is_symmetric() -> None:

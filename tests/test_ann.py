@@ -20,8 +20,7 @@ from vraagbaak.index.ann import (
     set_search_params,
     vector_dtype,
 )
-from vraagbaak.index.store import live_generation
-from vraagbaak.qa import search
+from vraagbaak.index.layout import live_generation
 
 
 def clustered(
@@ -140,8 +139,7 @@ def test_large_index_path_gives_the_same_results(
     expected = {q: vb_small.search(q, top_k=5, method="dense") for q in questions}
 
     monkeypatch.setattr(ann, "EXACT_MAX", 10)
-    monkeypatch.setattr(search, "EXACT_LIMIT", 10)
-    large = small.with_(index_dir=tmp_path / "b")
+    large = small.with_(index_dir=tmp_path / "b", retrieval=small.retrieval.with_(exact_limit=10))
     vb_large = Vraagbaak(large)
     vb_large.ingest([CORPUS])
     m = _manifest(large)

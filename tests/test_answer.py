@@ -7,12 +7,7 @@ from pathlib import Path
 import pytest
 
 from vraagbaak import Settings, Vraagbaak
-from vraagbaak.qa.answer import (
-    MAX_ANSWER_CHARS,
-    _table_header,
-    lexical_coverage,
-    rarest_missing,
-)
+from vraagbaak.qa.answer import _table_header, lexical_coverage, rarest_missing
 from vraagbaak.types import Chunk
 
 
@@ -21,7 +16,7 @@ def test_answer_is_an_exact_short_quote(vb: Vraagbaak) -> None:
     assert not r.abstained and r.answer is not None
     a = r.answer
     assert vb.index.source_text(a.source)[a.start : a.end] == a.text
-    assert len(a.text) <= MAX_ANSWER_CHARS
+    assert len(a.text) <= vb.settings.answering.max_answer_chars
     assert "grootste valkuil" in a.text
     assert any(h.chunk.id == a.chunk_id for h in r.hits)
     assert a.line == vb.index.source_text(a.source).count("\n", 0, a.start) + 1

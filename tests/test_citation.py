@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vraagbaak import InputError, Settings, Vraagbaak
-from vraagbaak.qa.citation import Citation, cite_answer, format_citation, reference
+from vraagbaak.qa.citation import Citation, cite, format_citation, reference
 from vraagbaak.qa.confidence import format_nl, judge, parse_confidence
 from vraagbaak.types import Answer
 
@@ -55,7 +55,7 @@ def test_cite_answer_takes_the_date_from_the_index(fake_settings: Settings, tmp_
     c = ix.chunks[0]
     ans = Answer(text=c.text[:20], source=c.source, start=c.start, end=c.start + 20, score=0.9,
                  title=c.title, section=c.section, line=c.line, page=None, chunk_id=c.id)
-    cit = cite_answer(ans, ix)
+    cit = cite(ans, ix)
     assert cit.date == "8 mei 2018" and cit.organisation is None
     assert "8 mei 2018" in format_citation(cit)
 

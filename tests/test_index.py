@@ -8,7 +8,8 @@ import pytest
 
 from vraagbaak import IndexCorruptError, Settings, Vraagbaak
 from vraagbaak.errors import EncoderMismatchError, IndexLockedError, InputError
-from vraagbaak.index.store import Index, live_generation, write_lock
+from vraagbaak.index.layout import live_generation, write_lock
+from vraagbaak.index.reader import Index
 
 from .conftest import FAKE_ENCODERS
 

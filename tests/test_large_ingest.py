@@ -10,7 +10,8 @@ from tests.conftest import CORPUS, HashEncoder
 from vraagbaak import Settings, Vraagbaak
 from vraagbaak.index.analysis import Analyzer
 from vraagbaak.index.encoders import register_encoder
-from vraagbaak.index.store import import_bm25s, term_ids
+from vraagbaak.index.reader import import_bm25s
+from vraagbaak.index.store import term_ids
 
 
 class FlakyEncoder(HashEncoder):

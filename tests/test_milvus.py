@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import CORPUS, SHARED
 from vraagbaak import Settings, Vraagbaak
-from vraagbaak.backends.milvus import MilvusBackend, milvus_term, milvus_terms
+from vraagbaak.backends.milvus import MilvusBackend, MilvusRetriever, milvus_term, milvus_terms
 from vraagbaak.errors import InputError, VraagbaakError
 from vraagbaak.evaluation import Returned, load_eval, score_method
 from vraagbaak.index.analysis import Analyzer
@@ -53,14 +53,20 @@ def fake_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Vraagbaak, Milv
     mb.close()
 
 
+def _through(vb: Vraagbaak, mb: MilvusBackend) -> Vraagbaak:
+    """The same index and settings, with the candidates proposed by Milvus."""
+    return Vraagbaak(vb.settings, retriever=MilvusRetriever(mb))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["rrf", "hybrid", "bm25", "dense"])
 def test_same_ranking_as_local(fake_pair: tuple[Vraagbaak, MilvusBackend], method: str) -> None:
     vb, mb = fake_pair
     assert mb.count() == len(vb.index.chunks)
+    milvus = _through(vb, mb)
     for q in QUESTIONS:
         local = vb.search(q, top_k=8, method=method)
-        remote = mb.search(vb.encoder, q, top_k=8, method=method)
+        remote = milvus.search(q, top_k=8, method=method)
         assert [h.chunk.id for h in remote] == [h.chunk.id for h in local]
         assert [h.chunk.text for h in remote] == [h.chunk.text for h in local]
         for a, b in zip(remote, local, strict=True):
@@ -71,7 +77,7 @@ def test_same_ranking_as_local(fake_pair: tuple[Vraagbaak, MilvusBackend], metho
 def test_sources_filter(fake_pair: tuple[Vraagbaak, MilvusBackend]) -> None:
     vb, mb = fake_pair
     src = vb.index.sources[0].source
-    hits = mb.search(vb.encoder, QUESTIONS[1], top_k=5, sources=[src])
+    hits = _through(vb, mb).search(QUESTIONS[1], top_k=5, sources=[src])
     assert hits and all(h.chunk.source == src for h in hits)
 
 
@@ -79,8 +85,9 @@ def test_missing_collection_is_a_clear_error(tmp_path: Path) -> None:
     from tests.conftest import HashEncoder
 
     mb = MilvusBackend(str(tmp_path / "empty.db"))
+    q = "Wat is integraal werken?"
     with pytest.raises(VraagbaakError, match="No vraagbaak collections"):
-        mb.search(HashEncoder(), "Wat is integraal werken?")
+        mb.retrieve(HashEncoder().encode([q], is_query=True)[0], q)
     mb.close()
 
 
@@ -99,12 +106,13 @@ def test_quality_matches_local_on_sample_questions(vb: Vraagbaak, tmp_path: Path
     qs = load_eval(questions, texts).questions
     mb = MilvusBackend(str(tmp_path / "milvus.db"))
     mb.sync(ix)
+    milvus = _through(vb, mb)
     try:
         for method in ("rrf", "hybrid"):
             local, remote = [], []
             for q in qs:
                 mine = vb.search(q.question, top_k=10, method=method)
-                theirs = mb.search(vb.encoder, q.question, top_k=10, method=method)
+                theirs = milvus.search(q.question, top_k=10, method=method)
                 local.append(Returned(tuple(_spans(mine))))
                 remote.append(Returned(tuple(_spans(theirs))))
             a, b = score_method(method, qs, local), score_method(method, qs, remote)

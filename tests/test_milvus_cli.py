@@ -42,11 +42,11 @@ def test_cli_needs_a_uri_for_milvus(
 
 
 def test_uri_and_token_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vraagbaak.cli import _settings, build_parser
+    from vraagbaak.cli import build_parser, settings_from_args
 
     monkeypatch.setenv("VRAAGBAAK_MILVUS_URI", "/data/m.db")
     monkeypatch.setenv("VRAAGBAAK_MILVUS_TOKEN", "root:Milvus")
-    s = _settings(build_parser().parse_args(["--backend", "milvus", "sources"]))
+    s = settings_from_args(build_parser().parse_args(["--backend", "milvus", "sources"]))
     assert (s.backend, s.milvus_uri, s.milvus_token) == ("milvus", "/data/m.db", "root:Milvus")
 
 

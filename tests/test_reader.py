@@ -95,15 +95,15 @@ def test_shipped_reader_prefers_the_answering_sentence(reader) -> None:  # type:
 
 
 def test_calibration_names_are_checked(reader) -> None:  # type: ignore[no-untyped-def]
-    from vraagbaak.qa.abstain import reader_confidence
+    from vraagbaak.qa.abstain import FEATURES, Evidence, reader_confidence
 
     cal = dict(reader.card.calibration)
     if not cal:
         pytest.skip("the shipped reader has no calibration")
-    ev = dict.fromkeys(cal["features"], 0.0)
-    assert 0.0 < reader_confidence(ev, cal) < 1.0
+    ev = Evidence(*[0.0] * len(FEATURES))
+    assert 0.0 < reader_confidence(ev, 0.0, cal) < 1.0
     with pytest.raises(EncoderError, match="needs evidence") as e:
-        reader_confidence({}, cal)
+        reader_confidence(ev, 0.0, {**cal, "features": [*cal["features"], "unknown"]})
     assert "training.reader.calibrate --write" in (e.value.hint or "")
 
 
@@ -135,11 +135,11 @@ def test_title_less_page_keeps_its_first_sentence(tmp_path) -> None:  # type: ig
 
 
 def test_reader_is_opt_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from vraagbaak.qa.answer import AnswerSettings
+    from vraagbaak.settings import AnswerSettings
 
     assert Vraagbaak(Settings(index_dir=tmp_path / "ix")).reader is None
-    on = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c"),
-                   answering=AnswerSettings(reader=True))
+    on = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c",
+                            answering=AnswerSettings(reader=True)))
     if ReaderCard.load() is not None:
         assert on.reader is not None
     with pytest.raises(Exception, match="read must be"):

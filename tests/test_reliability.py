@@ -29,12 +29,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from vraagbaak import Settings, Vraagbaak
+from vraagbaak import IndexCorruptError, Settings, Vraagbaak
 from vraagbaak.cli import main
 from vraagbaak.index.encoders import get_encoder
-from vraagbaak.index.store import BuildReport, live_generation, write_lock
+from vraagbaak.index.layout import live_generation, write_lock
+from vraagbaak.index.reader import Index
+from vraagbaak.index.store import BuildReport
 from vraagbaak.ingest.chunker import chunk_document
 from vraagbaak.ingest.readers import read_document
 
@@ -240,6 +243,18 @@ def _drop_file(gen: Path, name: str) -> None:
     (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
+def _truncate_file(gen: Path, name: str) -> None:
+    p = gen / name
+    p.write_bytes(p.read_bytes()[:-100])
+
+
+def _swap_in_other_vectors(gen: Path) -> None:
+    """passages.npy replaced by a file of the same size and shape with other vectors."""
+    p = gen / "passages.npy"
+    vectors = np.load(p)
+    np.save(p, vectors[::-1].copy())
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "changed chunks": lambda g: _damage_file(g, "chunks.jsonl"),
     "changed vectors": lambda g: _damage_file(g, "sentences.npy"),
@@ -249,7 +264,14 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
     ),
     "missing generation": lambda g: __import__("shutil").rmtree(g),
     "file missing, as from an older version": lambda g: _drop_file(g, "passages.npy"),
+    "truncated vectors": lambda g: _truncate_file(g, "sentences.npy"),
+    "truncated BM25": lambda g: _truncate_file(g, "bm25/data.csc.index.npy"),
+    "vectors swapped for others of the same size": _swap_in_other_vectors,
 }
+CAUGHT_ONLY_BY_CHECK = {"changed chunks", "changed vectors", "changed stored text"}
+"""A byte changed in the middle of a file: opening checks sizes and the first and last
+bytes of each file, not every byte, so ``vraagbaak check`` (which hashes every file) finds
+these; a stored text is also hashed whenever it is read."""
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
@@ -260,12 +282,14 @@ def test_damaged_index_is_reported_with_rebuild_command(
     gen = live_generation(index)
     assert gen is not None
     DAMAGE[case](gen)
-    code, out, err = run([*index_args, "ask", QUESTION], capsys)
-    assert code == 1 and out == ""
-    msg = one_message(err)
-    assert "damaged" in msg
-    hint = err.strip().splitlines()[-1]
-    assert hint.startswith("Rebuild it with: vraagbaak --index ")
+    commands = [["check"]] if case in CAUGHT_ONLY_BY_CHECK else [["ask", QUESTION], ["check"]]
+    for command in commands:
+        code, out, err = run([*index_args, *command], capsys)
+        assert code == 1 and out == "", (command, out, err)
+        msg = one_message(err)
+        assert "damaged" in msg
+        hint = err.strip().splitlines()[-1]
+        assert hint.startswith("Rebuild it with: vraagbaak --index ")
     # the hint is a command that works (the folder is named when the manifest tells it)
     cmd = shlex.split(hint.removeprefix("Rebuild it with: "))[1:]
     if "[PATH" in hint:
@@ -275,6 +299,22 @@ def test_damaged_index_is_reported_with_rebuild_command(
     code, _, err = run(["--encoder", "fake:64", *cmd], capsys)
     assert code == 0, err
     answers(index_args, capsys)
+    code, out, err = run([*index_args, "check"], capsys)
+    assert code == 0 and "is intact" in out, err
+
+
+def test_opening_checks_sizes_and_edges_not_every_byte(
+    docs: Path, index_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opening reads no more than a few kilobytes of each file; a byte changed in the
+    middle of the passages is still caught when that passage is read, or by ``check``."""
+    gen = live_generation(Path(index_args[1]))
+    assert gen is not None
+    _damage_file(gen, "chunks.jsonl")
+    ix = Index.open(Path(index_args[1]))  # opens: the passages are parsed when used
+    with pytest.raises(IndexCorruptError, match="damaged: passage"):
+        list(ix.chunks)
+    ix.close()
 
 
 # -- incremental updates, sources, remove --------------------------------------------
@@ -934,7 +974,7 @@ def test_unwritable_index_folder_is_one_message(
 
     import numpy as np
 
-    from vraagbaak.index import store
+    from vraagbaak.index import layout, store
 
     index = Path(index_args[1])
     before, gens = answers(index_args, capsys), _gens(index)
@@ -958,7 +998,7 @@ def test_unwritable_index_folder_is_one_message(
             raise OSError("56960 requested and 17376 written")
 
         monkeypatch.setattr(store.np, "save", short)
-        monkeypatch.setattr(store, "_full", lambda _: True)
+        monkeypatch.setattr(layout, "_full", lambda _: True)
     (docs / "nieuw.md").write_text("# Nieuw\n\nDe gemeente Houten werkt integraal.\n", "utf-8")
     for extra in ([], ["--add"]):
         code_, _, err = run([*index_args, "ingest", *extra, str(docs)], capsys)

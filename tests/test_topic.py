@@ -127,7 +127,7 @@ def test_relevant_uses_the_pools_own_distribution() -> None:
 
 
 def test_topic_passages_groups_per_document_and_drops_near_duplicates(topic_vb: Vraagbaak) -> None:
-    res = topic_passages(topic_vb, "informeel overleg")
+    res = topic_vb.topic("informeel overleg")
     by_source = {g.source: g for g in res.groups}
     assert set(by_source) == {"c/a.txt", "c/b.txt"}
     a = by_source["c/a.txt"]
@@ -145,33 +145,33 @@ def test_topic_passages_groups_per_document_and_drops_near_duplicates(topic_vb: 
 
 
 def test_topic_passages_caps_per_source_but_counts_all(topic_vb: Vraagbaak) -> None:
-    res = topic_passages(topic_vb, "informeel overleg", per_source=1)
+    res = topic_vb.topic("informeel overleg", per_source=1)
     a = next(g for g in res.groups if g.source == "c/a.txt")
     assert len(a.passages) == 1 and a.count == 2
 
 
 def test_topic_passages_restricted_to_sources(topic_vb: Vraagbaak) -> None:
-    res = topic_passages(topic_vb, "informeel overleg", sources=["c/b.txt"])
+    res = topic_vb.topic("informeel overleg", sources=["c/b.txt"])
     assert [g.source for g in res.groups] == ["c/b.txt"]
 
 
 def test_topic_the_sources_never_mention_is_empty(topic_vb: Vraagbaak) -> None:
-    res = topic_passages(topic_vb, "kernenergie")
+    res = topic_vb.topic("kernenergie")
     assert res.groups == () and res.total == 0 and res.pool > 0
 
 
 def test_topic_passages_rejects_bad_input(topic_vb: Vraagbaak) -> None:
     with pytest.raises(InputError):
-        topic_passages(topic_vb, "   ")
+        topic_vb.topic("   ")
     with pytest.raises(InputError, match="per_source must be greater than 0"):
-        topic_passages(topic_vb, "overleg", per_source=0)
+        topic_vb.topic("overleg", per_source=0)
     with pytest.raises(InputError, match="duplicate_overlap"):
-        topic_passages(topic_vb, "overleg", duplicate_overlap=0)
+        topic_passages(topic_vb.pipeline(), "overleg", duplicate_overlap=0)
 
 
 @pytest.mark.slow
 def test_topic_on_the_bundled_corpus(vb: Vraagbaak) -> None:
-    res = topic_passages(vb, "informeel overleg")
+    res = vb.topic("informeel overleg")
     assert res.groups, "the bundled corpus discusses informal consultation"
     top = res.groups[0]
     assert top.source.endswith("movisie-2018-village-deals-rapport.txt")
@@ -193,7 +193,7 @@ def test_topic_finds_every_passage_that_states_the_phrase_wherever_it_ranks(
     topic_vb: Vraagbaak,
 ) -> None:
     # a pool of one passage: the search alone would see a single document
-    res = topic_passages(topic_vb, "Informeel  overleg", pool=1)
+    res = topic_vb.topic("Informeel  overleg", pool=1)
     assert {g.source for g in res.groups} == {"c/a.txt", "c/b.txt"}
     ix = topic_vb.index
     stating = {c.source for c in ix.chunks if "informeel overleg" in c.text.lower()}
@@ -267,5 +267,5 @@ def test_topic_on_the_bundled_corpus_finds_every_document_with_the_phrase(vb: Vr
         if re.search(r"ontschotte\W+budgetten", ix.source_text(s.source).lower())
     }
     assert len(stating) == 2
-    res = topic_passages(vb, "ontschotte budgetten")
+    res = vb.topic("ontschotte budgetten")
     assert stating <= {g.source for g in res.groups}

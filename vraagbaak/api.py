@@ -1,4 +1,9 @@
-"""The library's front door: one object that ingests, searches and answers."""
+"""The library's front door: one object that ingests, checks, searches and answers.
+
+:class:`Vraagbaak` is a thin facade: it holds the settings tree, opens the index and the
+encoder on first use, and hands questions to a :class:`~vraagbaak.qa.pipeline.Pipeline`
+over the opened index, where the question flow can be read top-down.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import IndexMissingError
-from .index.analysis import AnalysisSettings, looks_dutch
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, settings_encoder
-from .index.store import BuildReport, Index, Progress, SourceInfo, live_generation
-from .qa import abstain
-from .qa.answer import (
-    FEATURES,
-    AnswerSettings,
-    Candidate,
-    candidates,
-    features,
-    make_answer,
-    read,
-)
+from .index.layout import live_generation
+from .index.reader import CheckReport, Index, SourceInfo
+from .index.store import BuildReport, Progress
+from .qa.pipeline import Pipeline
 from .qa.reader import Reader, get_reader
-from .qa.search import (
-    RetrievalSettings,
-    Scores,
-    bm25_scores,
-    check_sources,
-    clean_question,
-    rank,
-    score_all,
-    score_candidates,
-)
-from .settings import Settings, bundled_corpus, check_min_confidence
+from .qa.search import Retriever
+from .qa.topic import TopicResult, topic_passages
+from .settings import Settings, bundled_corpus
 from .types import Hit, Result
 
 if TYPE_CHECKING:
-    from .backends.milvus import MilvusBackend
+    from .backends.milvus import MilvusBackend, MilvusRetriever
 
 
 class Vraagbaak:
@@ -59,15 +48,24 @@ class Vraagbaak:
         self,
         settings: Settings | None = None,
         *,
-        retrieval: RetrievalSettings | None = None,
-        answering: AnswerSettings | None = None,
+        encoder: Encoder | None = None,
+        retriever: Retriever | None = None,
     ) -> None:
+        """
+        Args:
+            settings: the settings tree (default: ``Settings()``).
+            encoder: embeds questions and passages (default: the one ``settings.encoder``
+                names, loaded on first use); its ``id`` must be the index's.
+            retriever: proposes candidate passages (default: the local index, or Milvus
+                with ``settings.backend == "milvus"``).
+        """
         self.settings = settings or Settings()
-        self.retrieval = retrieval or RetrievalSettings()
-        self.answering = answering or AnswerSettings()
+        self._encoder = encoder
+        self._retriever = retriever
         self._index: Index | None = None
+        self._pipeline: Pipeline | None = None
         self._backend: MilvusBackend | None = None
-        self._checked: Index | None = None
+        self._milvus: MilvusRetriever | None = None
         self._lock = threading.Lock()
 
     # -- index management ----------------------------------------------------
@@ -77,7 +75,6 @@ class Vraagbaak:
         paths: Iterable[str | Path] | None = None,
         *,
         add: bool = False,
-        analysis: AnalysisSettings | None = None,
         progress: Progress | None = None,
     ) -> BuildReport:
         """Index ``paths`` (default: the bundled corpus). See :func:`vraagbaak.index.ingest`.
@@ -92,19 +89,17 @@ class Vraagbaak:
             list(paths) if paths else [bundled_corpus()],
             self.settings,
             add=add,
-            analysis=analysis,
             progress=progress,
+            encoder=self._encoder,
         )
-        with self._lock:
-            self._index = None
+        self._forget_index()
         self._sync_backend(report, progress)
         return report
 
     def remove(self, sources: Iterable[str]) -> BuildReport:
         """Take sources out of the index (and out of Milvus, with the Milvus backend)."""
         report = remove_sources(sources, self.settings)
-        with self._lock:
-            self._index = None
+        self._forget_index()
         self._sync_backend(report, None)
         return report
 
@@ -118,7 +113,9 @@ class Vraagbaak:
                 from .backends.milvus import MilvusBackend
 
                 self._backend = MilvusBackend(
-                    self.settings.milvus_uri or "", token=self.settings.milvus_token
+                    self.settings.milvus_uri or "",
+                    token=self.settings.milvus_token,
+                    candidates=self.settings.retrieval.candidates,
                 )
             return self._backend
 
@@ -128,7 +125,13 @@ class Vraagbaak:
             if self._backend is not None:
                 self._backend.close()
                 self._backend = None
-            self._checked = None
+            self._milvus = None
+            self._pipeline = None
+
+    def _forget_index(self) -> None:
+        with self._lock:
+            self._index = None
+            self._pipeline = None
 
     def _sync_backend(self, report: BuildReport, progress: Progress | None) -> None:
         backend = self.backend
@@ -140,7 +143,7 @@ class Vraagbaak:
         else:
             n = backend.sync(ix, progress=progress)
             report.notices.append(f"Copied {n} passages into Milvus at {backend.uri}.")
-        self._checked = ix
+        self._milvus_retriever().checked = ix
 
     def has_index(self) -> bool:
         return index_exists(self.settings)
@@ -173,6 +176,7 @@ class Vraagbaak:
             if self._index is None or live is None or live.name == self._index.root.name:
                 return False
             self._index = None
+            self._pipeline = None
             return True
 
     @property
@@ -182,40 +186,63 @@ class Vraagbaak:
 
     def _reader_for(self, on: bool | None) -> Reader | None:
         """The reader when ``on`` (None: as ``answering.reader`` says) and one ships."""
-        use = self.answering.reader if on is None else on
+        use = self.settings.answering.reader if on is None else on
         return get_reader(self.settings.cache_dir) if use else None
 
     @property
     def encoder(self) -> Encoder:
-        return settings_encoder(self.settings)
+        """The encoder given, or the one ``settings`` names (shared per process)."""
+        return self._encoder or settings_encoder(self.settings)
+
+    def check(self) -> CheckReport:
+        """Verify the live index in full: every file hashed against the manifest, every
+        passage checked (opening does only a quick check of sizes and file edges).
+
+        Raises:
+            IndexMissingError: there is no index.
+            IndexCorruptError: a file is missing or changed; the hint says how to rebuild.
+        """
+        if not self.has_index():
+            raise IndexMissingError(
+                f"No index at {self.settings.index_dir}.",
+                hint="Build one with: vraagbaak ingest [PATH ...]",
+            )
+        ix = Index.open(self.settings.index_dir)
+        try:
+            return ix.verify()
+        finally:
+            ix.close()
 
     def sources(self) -> list[SourceInfo]:
         return self.index.sources
 
     # -- questions -----------------------------------------------------------
 
-    def _scores(self, ix: Index, question: str, sources: Iterable[str] | None) -> Scores:
-        """The candidates' scores: all from the local index, or candidates found by Milvus
-        (its dense and BM25 top-N) scored from the local index.
+    @property
+    def retriever(self) -> Retriever | None:
+        """The retriever given to the constructor (None: the default for the backend)."""
+        return self._retriever
 
-        Milvus only proposes candidates, as FAISS and the BM25 top-N do in a large local
-        index; their scores (vectors and BM25) are vraagbaak's own, so fusion and the
-        calibrated abstention mean the same on both backends.
-        """
+    def _milvus_retriever(self) -> MilvusRetriever:
         backend = self.backend
-        if backend is None:
-            return score_all(ix, self.encoder, question, sources=sources)
-        wanted = check_sources(ix, sources)
-        if self._checked is not ix:
-            backend.check(ix)
-            self._checked = ix
-        q = self.encoder.encode([question], is_query=True)[0]
-        ids, _ = backend.retrieve(q, question, sources=wanted)
-        return score_candidates(ix, q, ids, bm25_scores(ix, question)[ids])
+        assert backend is not None
+        with self._lock:
+            if self._milvus is None:
+                from .backends.milvus import MilvusRetriever
 
-    def _retrieval(self, method: str | None) -> RetrievalSettings:
-        """The retrieval settings, with another method when one is asked for."""
-        return self.retrieval if method is None else replace(self.retrieval, method=method)
+                self._milvus = MilvusRetriever(backend)
+            return self._milvus
+
+    def pipeline(self) -> Pipeline:
+        """The question pipeline over the live index (opened on first use)."""
+        ix = self.index
+        retriever = self._retriever
+        if retriever is None and self.settings.backend == "milvus":
+            retriever = self._milvus_retriever()
+        with self._lock:
+            if self._pipeline is None or self._pipeline.index is not ix:
+                self._pipeline = Pipeline(ix, self.encoder, self.settings, retriever)
+            return self._pipeline
 
     def search(
         self,
@@ -225,12 +252,12 @@ class Vraagbaak:
         sources: Iterable[str] | None = None,
         method: str | None = None,
     ) -> list[Hit]:
-        """The passages that best match ``question``."""
-        q = clean_question(question)
-        rs = self._retrieval(method)
-        ix = self.index
-        scores = self._scores(ix, q, sources)
-        return rank(ix, scores, rs, top_k=top_k or self.settings.top_k)
+        """The passages that best match ``question``.
+
+        Raises:
+            InputError: the question is empty, or a source is not in the index.
+        """
+        return self.pipeline().search(question, top_k=top_k, sources=sources, method=method)
 
     def ask(
         self,
@@ -243,61 +270,35 @@ class Vraagbaak:
         reader_on: bool | None = None,
     ) -> Result:
         """Answer ``question``: the answering sentence with its citation, or an abstention,
-        plus the ranked passages.
-
-        With the reading model (``answering.reader``, or ``reader_on`` for this question),
-        it picks the answer among the best candidate sentences, its verdict weighs in the
-        confidence, and the passage holding the answer is ranked first.
+        plus the ranked passages (see :meth:`Pipeline.ask`).
 
         Raises:
-            InputError: the question is empty, or ``min_confidence`` is not in 0..1.
+            InputError: the question is empty, ``min_confidence`` is not in 0..1, or a
+                source is not in the index.
         """
-        q = clean_question(question)
-        min_confidence = check_min_confidence(min_confidence)
-        ix = self.index
-        rs = self._retrieval(method)
-        scores = self._scores(ix, q, sources)
-        k = top_k or self.settings.top_k
-        pool = rank(ix, scores, rs, top_k=max(k, self.answering.passages))
-        cands = candidates(ix, q, pool, scores, self.answering)
+        pipe = self.pipeline()
         reader = self._reader_for(reader_on)
-        best: Candidate | None
-        if reader is not None and cands:
-            readings = read(reader, ix, q, cands, self.answering.read)
-            chosen = readings[0].candidate
-            best = chosen
-            evidence = dict(zip(FEATURES, features(ix, q, scores, best), strict=True))
-            evidence["reader_logit"] = readings[0].logit
-            cal = reader.card.calibration
-            conf = abstain.reader_confidence(evidence, cal)
-            default_limit = float(cal.get("threshold", abstain.DEFAULT_THRESHOLD))
-            # The passage that holds the answer comes first.
-            pool = sorted(pool, key=lambda h: h.chunk.id != chosen.chunk_id)
-            pool = [replace(h, rank=i + 1) for i, h in enumerate(pool)]
-        else:
-            best = cands[0] if cands else None
-            conf = abstain.confidence(features(ix, q, scores, best), lexical=looks_dutch(q))
-            default_limit = abstain.threshold()
-        limit = (
-            min_confidence
-            if min_confidence is not None
-            else self.settings.abstain_threshold
-            if self.settings.abstain_threshold is not None
-            else default_limit
+        if reader is not None:
+            pipe = replace(pipe, reader=reader)
+        return pipe.ask(
+            question, top_k=top_k, sources=sources, method=method,
+            min_confidence=min_confidence, reader_on=reader is not None,
         )
-        answer = (
-            make_answer(ix, best, conf, window=self.answering.window)
-            if best is not None and conf >= limit
-            else None
+
+    def topic(
+        self,
+        topic: str,
+        *,
+        per_source: int = 5,
+        pool: int = 50,
+        sources: Iterable[str] | None = None,
+    ) -> TopicResult:
+        """Every passage about ``topic``, grouped per document (see :mod:`.qa.topic`).
+
+        Raises:
+            InputError: an empty topic, an option out of range, or an unknown source.
+        """
+        return topic_passages(
+            self.pipeline(), topic, per_source=per_source, pool=pool, sources=sources
         )
-        notices: tuple[str, ...] = ()
-        if len(q) < len(clean_question(question, max_chars=len(str(question)))):
-            notices = (f"The question was cut to its first {len(q)} characters.",)
-        return Result(
-            question=q,
-            hits=tuple(pool[:k]),
-            answer=answer,
-            abstained=answer is None,
-            notices=notices,
-            confidence=conf,
-        )
+

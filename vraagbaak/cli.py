@@ -14,7 +14,6 @@ from typing import Any
 
 from .api import Vraagbaak
 from .errors import InputError, VraagbaakError
-from .qa.answer import AnswerSettings
 from .settings import Settings
 
 EXIT_OK = 0
@@ -52,7 +51,8 @@ def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]
     return progress, close
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings the global options (and a command's own) ask for."""
     kw: dict[str, Any] = {}
     if args.index:
         kw["index_dir"] = Path(args.index).expanduser()
@@ -71,13 +71,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     kw["backend"] = args.backend
     kw["milvus_uri"] = args.uri or None
     kw["milvus_token"] = args.milvus_token or None
-    return Settings(**kw)
+    settings = Settings(**kw)
+    if getattr(args, "reader", False):
+        settings = settings.with_(answering=settings.answering.with_(reader=True))
+    return settings
 
 
 def _vb(args: argparse.Namespace) -> Vraagbaak:
-    if getattr(args, "reader", False):
-        return Vraagbaak(_settings(args), answering=AnswerSettings(reader=True))
-    return Vraagbaak(_settings(args))
+    return Vraagbaak(settings_from_args(args))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -133,53 +134,8 @@ def _read_questions(args: argparse.Namespace) -> list[str]:
     return [" ".join(args.question)]
 
 
-def result_json(result: Any, index: Any = None) -> dict[str, Any]:
-    """The JSON object of one result (the contract in the README)."""
-    from .qa.citation import cite_answer, format_citation
-
-    ans = result.answer
-    return {
-        "question": result.question,
-        "passages": [
-            {
-                "rank": h.rank,
-                "source": h.chunk.source,
-                "title": h.chunk.title,
-                "section": h.chunk.section,
-                "start": h.chunk.start,
-                "end": h.chunk.end,
-                "line": h.chunk.line,
-                "page": h.chunk.page,
-                "text": h.chunk.text,
-                "score": round(h.score, 6),
-                "dense": h.dense,
-                "lexical": h.lexical,
-            }
-            for h in result.hits
-        ],
-        "answer": None
-        if ans is None
-        else {
-            "text": ans.text,
-            "source": ans.source,
-            "start": ans.start,
-            "end": ans.end,
-            "score": round(ans.score, 6),
-            "title": ans.title,
-            "section": ans.section,
-            "line": ans.line,
-            "page": ans.page,
-            "chunk_rank": next((h.rank for h in result.hits if h.chunk.id == ans.chunk_id), None),
-            "citation": format_citation(cite_answer(ans, index)),
-        },
-        "abstained": result.abstained,
-        "confidence": round(result.confidence, 6),
-        "notices": list(result.notices),
-    }
-
-
 def print_result(result: Any, *, color: bool, index: Any = None) -> None:
-    from .qa.citation import cite_answer, format_citation, reference
+    from .qa.citation import citation_text, reference
 
     bold, hl, dim, reset = (
         ("\033[1m", "\033[1;33m", "\033[2m", "\033[0m") if color else ("", "", "", "")
@@ -197,7 +153,7 @@ def print_result(result: Any, *, color: bool, index: Any = None) -> None:
             f"  {dim}— {reference(ans.title, ans.section, ans.line, ans.page, ans.source)}, "
             f"tekens {ans.start}–{ans.end}, zekerheid {result.confidence:.2f}{reset}"
         )
-        print(f"  {dim}Bronvermelding: {format_citation(cite_answer(ans, index))}{reset}")
+        print(f"  {dim}Bronvermelding: {citation_text(ans, index)}{reset}")
     print()
     for h in result.hits:
         c = h.chunk
@@ -217,7 +173,7 @@ def print_result(result: Any, *, color: bool, index: Any = None) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .qa.search import clean_question
+    from .qa.question import clean_question
     from .qa.topic import topic_of_question
 
     questions = _read_questions(args)
@@ -242,7 +198,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 min_confidence=args.min_confidence,
             )
         except VraagbaakError as e:
-            if len(questions) == 1 or type(e).__name__ != "InputError":
+            if len(questions) == 1 or not isinstance(e, InputError):
                 raise
             failed += 1
             if args.json:
@@ -256,59 +212,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(f'note: for an overview of a topic, ask: vraagbaak topic "{topic}"',
                   file=sys.stderr)
         if args.json:
-            print(json.dumps(result_json(result, vb.index), ensure_ascii=False), flush=True)
+            print(json.dumps(result.to_dict(vb.index), ensure_ascii=False), flush=True)
         else:
             print_result(result, color=color, index=vb.index)
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def topic_json(result: Any, index: Any = None) -> dict[str, Any]:
-    """The JSON object of a topic view: per document its passages about the topic."""
-    from .qa.citation import cite_chunk, format_citation
-
-    return {
-        "topic": result.topic,
-        "total": result.total,
-        "documents": [
-            {
-                "source": g.source,
-                "title": g.title,
-                "count": g.count,
-                "duplicates": g.duplicates,
-                "passages": [
-                    {
-                        "rank": p.rank,
-                        "source": p.chunk.source,
-                        "section": p.chunk.section,
-                        "start": p.chunk.start,
-                        "end": p.chunk.end,
-                        "line": p.chunk.line,
-                        "page": p.chunk.page,
-                        "text": p.chunk.text,
-                        "relevance": round(p.relevance, 4),
-                        "contains_topic": p.matched,
-                        "citation": format_citation(cite_chunk(p.chunk, index), quote=False),
-                    }
-                    for p in g.passages
-                ],
-            }
-            for g in result.groups
-        ],
-    }
-
-
 def cmd_topic(args: argparse.Namespace) -> int:
     from .errors import InputError
     from .qa.citation import reference
-    from .qa.topic import topic_passages
 
     topic = " ".join(args.topic).strip()
     if not topic:
         raise InputError('Give a topic, e.g. vraagbaak topic "informeel overleg".')
     vb = _vb(args)
-    res = topic_passages(vb, topic, per_source=args.per_source, sources=args.source or None)
+    res = vb.topic(topic, per_source=args.per_source, sources=args.source or None)
     if args.json:
-        print(json.dumps(topic_json(res, vb.index), ensure_ascii=False))
+        print(json.dumps(res.to_dict(vb.index), ensure_ascii=False))
         return EXIT_OK
     if not res.groups:
         print(f"Onderwerp: {res.topic}: geen passages gevonden in de bronnen.")
@@ -343,6 +263,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
     print(
         f"{len(srcs)} sources, {sum(s.chunks for s in srcs)} passages, "
         f"encoder {vb.index.encoder_spec}"
+    )
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    vb = _vb(args)
+    report = vb.check()
+    print(
+        f"The index at {vb.settings.index_dir} is intact: {report.files} files "
+        f"({report.bytes / 1e6:.1f} MB) hashed, {report.passages} passages of "
+        f"{report.sources} sources checked in {report.seconds:.1f} s."
     )
     return EXIT_OK
 
@@ -471,6 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sources", help="list what is indexed")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sources)
+
+    s = sub.add_parser(
+        "check",
+        help="verify the whole index: hash every file, check every passage",
+        description="Hash every file of the live index against its manifest and check every "
+        "passage (opening an index checks only sizes and the first and last bytes).",
+    )
+    s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("remove", help="take sources out of the index")
     s.add_argument(

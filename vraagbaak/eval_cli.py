@@ -58,13 +58,13 @@ def _progress(label: str) -> tuple[Any, Any]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .api import Vraagbaak
-    from .cli import _progress_bar, _settings
+    from .cli import _progress_bar, settings_from_args
     from .evaluation import check_methods, load_eval, load_for_index, prepare_squad_index, run_eval
 
     methods = check_methods(args.methods.split(","))
     if args.limit is not None and args.limit <= 0:
         raise InputError(f"--limit must be greater than 0. Currently it is {args.limit}.")
-    settings = _settings(args)
+    settings = settings_from_args(args)
     eval_set = load_eval(args.file)  # fails early on a bad file; jsonl evidence located below
     build = None
     ingest_progress, close = _progress_bar()

@@ -485,20 +485,6 @@ class _QueryMemo:
         return np.asarray(self.inner.encode(texts, is_query=is_query))
 
 
-def _memo_vraagbaak(vb: Vraagbaak) -> Vraagbaak:
-    """A Vraagbaak on the same settings whose encoder memoises the last query."""
-    from .api import Vraagbaak
-
-    memo = _QueryMemo(vb.encoder)
-
-    class _Eval(Vraagbaak):
-        @property
-        def encoder(self) -> Any:
-            return memo
-
-    return _Eval(vb.settings, retrieval=vb.retrieval, answering=vb.answering)
-
-
 @dataclass(frozen=True)
 class EvalReport:
     """The result of an evaluation run.
@@ -577,7 +563,10 @@ def ask_all(
 ) -> dict[str, list[Returned]]:
     """Ask every question with every method through :meth:`Vraagbaak.ask` (answer
     extraction and abstention included), encoding each question only once."""
-    evb = _memo_vraagbaak(vb)
+    from .api import Vraagbaak
+
+    # the same settings, with an encoder that embeds each question once for all methods
+    evb = Vraagbaak(vb.settings, encoder=_QueryMemo(vb.encoder), retriever=vb.retriever)
     out: dict[str, list[Returned]] = {m: [] for m in methods}
     for i, q in enumerate(questions):
         for m in methods:

@@ -1,11 +1,29 @@
-"""One settings object instead of loose globals."""
+"""One settings tree: :class:`Settings` and the settings of each stage nested in it.
+
+Every part is a frozen dataclass that checks itself on construction and raises
+:class:`~vraagbaak.errors.InputError` naming the allowed values, so a wrong setting is one
+message (CLI, UI) and never a traceback::
+
+    Settings(
+        index_dir, cache_dir, encoder, top_k, abstain_threshold, uncertain_below,
+        max_question_chars, backend, milvus_uri, milvus_token,
+        chunking=ChunkSettings(...),       # how documents are split into passages
+        analysis=AnalysisSettings(...),    # how text becomes BM25 terms
+        retrieval=RetrievalSettings(...),  # which passages are candidates, how rankings fuse
+        answering=AnswerSettings(...),     # which sentence answers, the reading model
+    )
+
+Change one value with ``settings.with_(top_k=3)`` or, nested,
+``settings.with_(retrieval=settings.retrieval.with_(method="bm25"))``.
+"""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Self
 
 from .errors import InputError
 
@@ -63,8 +81,31 @@ def check_min_confidence(value: float | None) -> float | None:
     return p
 
 
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(allowed)}. Currently {value!r}.")
+
+
+def _at_least(name: str, value: float, low: float) -> None:
+    if not value >= low:  # also false for nan
+        raise InputError(f"{name} must be at least {low:g}. Currently {name} is {value}.")
+
+
+def _between(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:  # also false for nan
+        raise InputError(
+            f"{name} must be between {low:g} and {high:g}. Currently {name} is {value}."
+        )
+
+
+class _With:
+    def with_(self, **changes: object) -> Self:
+        """A copy with some fields changed (checked like a new one)."""
+        return replace(self, **changes)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class ChunkSettings:
+class ChunkSettings(_With):
     """How documents are split into passages.
 
     Attributes:
@@ -86,8 +127,120 @@ class ChunkSettings:
             )
 
 
+STEMMERS = ("none", "light", "snowball")
+
+
 @dataclass(frozen=True)
-class Settings:
+class AnalysisSettings(_With):
+    """Which analysis steps turn text into BM25 terms (:mod:`vraagbaak.index.analysis`).
+
+    Attributes:
+        fold_accents: lower case and strip accents.
+        stopwords: drop Dutch stopwords and question words.
+        stemmer: ``none``, ``light`` (suffix stripping) or ``snowball`` (PyStemmer Dutch).
+        compounds: add the parts of compound words as extra terms.
+    """
+
+    fold_accents: bool = True
+    stopwords: bool = True
+    stemmer: str = "light"
+    compounds: bool = True
+
+    def __post_init__(self) -> None:
+        _one_of("stemmer", self.stemmer, STEMMERS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+METHODS = ("hybrid", "rrf", "bm25", "dense")
+FUSIONS = ("zscore", "minmax", "rrf")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings(_With):
+    """Which passages are candidates for a question, and how their rankings are fused.
+
+    Attributes:
+        method: ``hybrid`` (vraagbaak's fusion), ``rrf`` (plain reciprocal rank fusion of
+            BM25 and passage embeddings, the standard recipe), ``bm25`` or ``dense``.
+        rrf_k: the RRF constant.
+        w_dense: weight of the passage-embedding ranking in ``hybrid``.
+        w_sentence: weight of the best-sentence embedding ranking in ``hybrid``.
+        w_lexical: weight of the BM25 ranking in ``hybrid``.
+        fusion: how ``hybrid`` combines its three score lists: ``zscore`` (standardise and
+            add; the measured best), ``minmax`` (scale to 0..1 and add) or ``rrf``.
+        exact_limit: up to this many passages (in the sources searched), every passage is
+            scored; beyond, only the candidates the dense and BM25 searches propose.
+        candidates: how many passages each of the dense and the BM25 search proposes.
+        filtered_factor: with a source filter, each search proposes this many times
+            ``candidates`` (the filter is applied after the search).
+    """
+
+    method: str = "hybrid"
+    rrf_k: float = 60.0
+    w_dense: float = 1.0
+    w_sentence: float = 1.0
+    w_lexical: float = 1.0
+    fusion: str = "zscore"
+    exact_limit: int = 5000
+    candidates: int = 200
+    filtered_factor: int = 10
+
+    def __post_init__(self) -> None:
+        _one_of("method", self.method, METHODS)
+        _one_of("fusion", self.fusion, FUSIONS)
+        _at_least("rrf_k", self.rrf_k, 0)
+        _at_least("exact_limit", self.exact_limit, 0)
+        _at_least("candidates", self.candidates, 1)
+        _at_least("filtered_factor", self.filtered_factor, 1)
+
+
+WINDOWS = ("next", "none")
+"""``next``: the answer sentence plus the next sentence of its paragraph; ``none``: alone."""
+
+
+@dataclass(frozen=True)
+class AnswerSettings(_With):
+    """Weights of the sentence score and how many passages supply candidates.
+
+    The weights (relative to the dense similarity) were fitted by logistic regression on
+    XQuAD-nl's candidate sentences (is the gold answer in it?) and confirmed on the
+    sample questions; see README, "Results". With ``reader`` on, the reading model
+    (:mod:`vraagbaak.qa.reader`) reads the ``read`` best of those candidates and picks the
+    answer. It is off by default: better at choosing the sentence within a Wikipedia
+    paragraph, it measured worse on the questions over the bundled reports (README,
+    "Reading model").
+
+    Attributes:
+        passages: how many of the best passages supply candidate sentences.
+        w_dense, w_lexical, w_rank: weights of a sentence's similarity, its share of the
+            question's terms and its passage's rank (log).
+        window: ``next`` (the answer sentence and the next one of its paragraph) or
+            ``none``.
+        max_answer_chars: the longest answer; a longer sentence is cut at a word.
+        reader: let the reading model choose the answer.
+        read: how many candidates the reading model reads.
+    """
+
+    passages: int = 5
+    w_dense: float = 1.0
+    w_lexical: float = 0.144
+    w_rank: float = 0.071
+    window: str = "next"
+    max_answer_chars: int = 400
+    reader: bool = False
+    read: int = 8
+
+    def __post_init__(self) -> None:
+        _at_least("passages", self.passages, 1)
+        _between("read", self.read, 1, 100)
+        _one_of("window", self.window, WINDOWS)
+        _at_least("max_answer_chars", self.max_answer_chars, 20)
+
+
+@dataclass(frozen=True)
+class Settings(_With):
     """Everything that can be configured, in one place.
 
     Attributes:
@@ -95,20 +248,25 @@ class Settings:
         cache_dir: where embeddings are cached (keyed by encoder id and text hash).
         encoder: ``e5`` (bundled multilingual-e5-small) or ``st:<name-or-path>``.
         chunking: passage sizes.
+        analysis: how text becomes BM25 terms (an index keeps the analysis it was built
+            with; a change takes effect at the next ingest).
+        retrieval: candidate passages and fusion.
+        answering: answer sentences and the reading model.
         top_k: passages returned by default.
         abstain_threshold: answer confidence below which vraagbaak says the sources do
             not answer (see README, "Abstention"). ``None`` uses the calibrated default.
         uncertain_below: an answer given with a confidence below this is shown as
             *onzeker* (uncertain): answered, but to be checked in its source.
+        max_question_chars: a longer question is cut to this length (with a notice).
         backend: where questions are searched: ``local`` (the index folder) or ``milvus``
             (a copy of it in Milvus; the index folder still supplies texts and citations).
         milvus_uri: the Milvus to use with ``backend="milvus"``: a Milvus Lite file
             (``./vraagbaak.db``) or a server (``http://host:19530``).
         milvus_token: credentials for a Milvus server (``user:password`` or an API key).
         encoder_threads: the encoder's threads; 0 lets its runtime decide (one per core).
-            On a machine busy with other work, 1 can be faster (see README, "Speed").
+            On a machine busy with other work, 1 can be faster (README, "Ingest speed").
         encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
-            encoder's default (8 for ``e5``, chosen by measurement: see README, "Ingest speed").
+            encoder's default (8 for ``e5``, chosen by measurement).
         sentence_vectors: how sentences get their vectors at ingest: ``separate`` (each
             sentence embedded on its own, with its document's title; the default) or
             ``passage`` (the mean of the sentence's tokens in its passage's forward pass:
@@ -121,9 +279,13 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     encoder: str = DEFAULT_ENCODER
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answering: AnswerSettings = field(default_factory=AnswerSettings)
     top_k: int = 5
     abstain_threshold: float | None = None
     uncertain_below: float = 0.75
+    max_question_chars: int = 2000
     backend: str = "local"
     milvus_uri: str | None = None
     milvus_token: str | None = field(default=None, repr=False)
@@ -142,27 +304,19 @@ class Settings:
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
         check_min_confidence(self.abstain_threshold)
-        if self.sentence_vectors not in SENTENCE_VECTORS:
-            raise InputError(
-                f"sentence_vectors must be one of {', '.join(SENTENCE_VECTORS)}. "
-                f"Currently {self.sentence_vectors!r}."
-            )
-        if not 0.0 <= self.uncertain_below <= 1.0:
-            raise InputError(
-                "uncertain_below must be between 0 and 1. "
-                f"Currently uncertain_below is {self.uncertain_below}."
-            )
-        if self.backend not in BACKENDS:
-            raise InputError(
-                f"backend must be one of {', '.join(BACKENDS)}. Currently {self.backend!r}."
-            )
+        _one_of("sentence_vectors", self.sentence_vectors, SENTENCE_VECTORS)
+        _between("uncertain_below", self.uncertain_below, 0.0, 1.0)
+        _at_least("max_question_chars", self.max_question_chars, 1)
+        _one_of("backend", self.backend, BACKENDS)
         if self.backend == "milvus" and not self.milvus_uri:
             raise InputError(
                 "The milvus backend needs a URI: a Milvus Lite file (./vraagbaak.db) or a "
                 "server (http://host:19530).",
                 hint="Give it with --uri URI or $VRAAGBAAK_MILVUS_URI.",
             )
-
-    def with_(self, **changes: object) -> Settings:
-        """A copy with some fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        for name, kind in (("chunking", ChunkSettings), ("analysis", AnalysisSettings),
+                           ("retrieval", RetrievalSettings), ("answering", AnswerSettings)):
+            if not isinstance(getattr(self, name), kind):
+                raise InputError(
+                    f"{name} must be a {kind.__name__}. Currently {getattr(self, name)!r}."
+                )

@@ -139,6 +139,15 @@ class Hit:
     dense: float | None = None
     lexical: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The passage as ``ask --json`` gives it (``text == source_text[start:end]``)."""
+        c = self.chunk
+        return {
+            "rank": self.rank, "source": c.source, "title": c.title, "section": c.section,
+            "start": c.start, "end": c.end, "line": c.line, "page": c.page, "text": c.text,
+            "score": round(self.score, 6), "dense": self.dense, "lexical": self.lexical,
+        }
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -158,6 +167,14 @@ class Answer:
     page: int | None
     chunk_id: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as ``ask --json`` gives it (``text == source_text[start:end]``)."""
+        return {
+            "text": self.text, "source": self.source, "start": self.start, "end": self.end,
+            "score": round(self.score, 6), "title": self.title, "section": self.section,
+            "line": self.line, "page": self.page,
+        }
+
 
 @dataclass(frozen=True)
 class Result:
@@ -169,3 +186,26 @@ class Result:
     abstained: bool
     confidence: float = 0.0
     notices: tuple[str, ...] = field(default=())
+
+    def to_dict(self, index: Any = None) -> dict[str, Any]:
+        """The JSON contract of ``ask --json`` (README): the passages, the answer with the
+        rank of its passage and its citation (with the date, organisation and author the
+        ``index`` records for its source, when given), and whether it abstained."""
+        from .qa.citation import citation_text
+
+        ans = self.answer
+        answer = None
+        if ans is not None:
+            answer = {
+                **ans.to_dict(),
+                "chunk_rank": next((h.rank for h in self.hits if h.chunk.id == ans.chunk_id), None),
+                "citation": citation_text(ans, index),
+            }
+        return {
+            "question": self.question,
+            "passages": [h.to_dict() for h in self.hits],
+            "answer": answer,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 6),
+            "notices": list(self.notices),
+        }

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vraagbaak import Settings, Vraagbaak
-from vraagbaak.qa.answer import FEATURES, candidates, features, read
-from vraagbaak.qa.search import rank, score_all
+from vraagbaak import AnswerSettings, Settings, Vraagbaak
+from vraagbaak.qa.abstain import evidence as retrieval_evidence
+from vraagbaak.qa.answer import candidates, read
+from vraagbaak.qa.search import rank
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -62,15 +63,18 @@ def write_docs(groups: list[dict], dest: Path) -> list[tuple[str, str, str, bool
 
 
 def evidence(vb: Vraagbaak, q: str, sources: list[str] | None = None) -> dict[str, float]:
-    ix = vb.index
-    scores = score_all(ix, vb.encoder, q, sources=sources)
-    pool = rank(ix, scores, vb.retrieval, top_k=vb.answering.passages)
-    cands = candidates(ix, q, pool, scores, vb.answering)
+    """The evidence of the pipeline's steps for ``q``, with the reader's logit."""
+    pipe = vb.pipeline()
+    ix, cfg = pipe.index, vb.settings.answering
+    question = pipe.question(q)
+    scores = pipe.scores(question, sources)
+    pool = rank(ix, scores, pipe.retrieval(), top_k=cfg.passages)
+    cands = candidates(ix, question, pool, scores, cfg)
     reader = vb.reader
     assert reader is not None, "no reading model in vraagbaak/data/reader"
-    readings = read(reader, ix, q, cands, vb.answering.read) if cands else []
+    readings = read(reader, ix, question, cands, cfg.read) if cands else []
     best = readings[0].candidate if readings else None
-    ev = dict(zip(FEATURES, features(ix, q, scores, best), strict=True))
+    ev = retrieval_evidence(ix, question, scores, best).to_dict()
     ev["reader_logit"] = readings[0].logit if readings else -10.0
     return ev
 
@@ -87,9 +91,10 @@ def main() -> int:
     held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")]
     qs = write_docs(held, a.cache / "docs")
     emb = a.cache / "emb"
-    vb = Vraagbaak(Settings(index_dir=a.cache / "index", cache_dir=emb))
+    reading = AnswerSettings(reader=True)  # the reader reads; its verdict is the evidence
+    vb = Vraagbaak(Settings(index_dir=a.cache / "index", cache_dir=emb, answering=reading))
     vb.ingest([a.cache / "docs"])
-    corpus = Vraagbaak(Settings(index_dir=a.cache / "corpus", cache_dir=emb))
+    corpus = Vraagbaak(Settings(index_dir=a.cache / "corpus", cache_dir=emb, answering=reading))
     corpus.ingest([ROOT / "corpus"])
     by_article: dict[str, list[str]] = {}
     for _q, art, src, _ in qs:

@@ -15,17 +15,14 @@ stemming, compound parts), each written as one ``[a-z0-9]`` word (see
 besides Chinese ``jieba``) splits them exactly as the local index does: lexical matching is
 the same as local; only BM25's parameters and idf details are Milvus' own.
 
-A question is scored like :func:`vraagbaak.qa.search.score_all` scores a large local
-collection: the union of the dense top-N and the BM25 top-N are the candidates; their
-passage and best-sentence similarities are computed exactly from the stored vectors, and
-the rankings are fused by :mod:`vraagbaak.qa.fusion` (``rrf``, ``hybrid``, ``dense``,
-``bm25``), so every retrieval method means the same thing on both backends.
-
-:class:`vraagbaak.Vraagbaak` with ``Settings(backend="milvus")`` (the CLI's ``--backend
-milvus --uri URI``) takes only the candidates from Milvus (:meth:`MilvusBackend.retrieve`)
-and scores them from the local index (vectors and BM25,
-:func:`vraagbaak.qa.search.score_candidates`), so rankings, answers and the calibrated
-abstention are the local ones; the local index stays the source of texts and citations.
+Milvus proposes the candidates of a question, as FAISS and the BM25 top-N do in a large
+local index: :class:`MilvusRetriever` (the :class:`vraagbaak.qa.search.Retriever` that
+:class:`vraagbaak.Vraagbaak` uses with ``Settings(backend="milvus")``, the CLI's
+``--backend milvus --uri URI``) takes the union of Milvus' dense top-N and BM25 top-N
+(:meth:`MilvusBackend.retrieve`). Everything after that is the local pipeline: the
+candidates are scored exactly from the local index (vectors and BM25), fused and answered
+by :mod:`vraagbaak.qa.pipeline`, so rankings, answers and the calibrated abstention mean
+the same on both backends, and the local index stays the source of texts and citations.
 :meth:`MilvusBackend.sync` records a fingerprint of the index it copied (as a collection
 property, after the last row), so a stale or half-written copy is refused
 (:meth:`MilvusBackend.check`) instead of citing wrong passages.
@@ -44,12 +41,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, VraagbaakError
-from ..index.analysis import AnalysisSettings, Analyzer
-from ..index.encoders import Encoder
-from ..index.store import Index, Progress, passage_input
-from ..qa.fusion import max_per_group
-from ..qa.search import RetrievalSettings, Scores, clean_question, rank
-from ..types import Chunk, Hit
+from ..index.analysis import Analyzer
+from ..index.reader import Index
+from ..index.store import Progress, passage_input
+from ..qa.question import Question
+from ..qa.search import Proposal
+from ..settings import AnalysisSettings
 
 _PLAIN = re.compile(r"[a-z0-9]+")
 _MAX_VARCHAR = 65_535
@@ -88,13 +85,6 @@ def _milvus_errors(uri: str) -> Iterator[None]:
         yield
     except MilvusException as e:
         raise VraagbaakError(f"Milvus at {uri} failed: {e.message}") from None
-
-
-@dataclass(frozen=True)
-class _Chunks:
-    """What :func:`vraagbaak.qa.search.rank` reads from an index: chunks by id."""
-
-    chunks: dict[int, Chunk]
 
 
 class MilvusBackend:
@@ -382,65 +372,6 @@ class MilvusBackend:
         lex = np.array([lexical.get(i, 0.0) for i in ids.tolist()], dtype=np.float64)
         return ids, lex
 
-    def score(
-        self, encoder: Encoder, question: str, *, sources: Iterable[str] | None = None
-    ) -> tuple[Scores, dict[int, Chunk]]:
-        """Dense, best-sentence and BM25 scores of the candidate passages (as
-        :func:`vraagbaak.qa.search.score_all` computes them), and the candidates' chunks,
-        all from Milvus (no local index needed).
-
-        Raises:
-            VraagbaakError: the collections do not exist, or Milvus fails.
-        """
-        c = self.client
-        q = np.asarray(encoder.encode([question], is_query=True)[0], dtype=np.float32)
-        ids, lex = self.retrieve(q, question, sources=sources)
-        if len(ids) == 0:
-            empty = np.zeros(0)
-            return Scores(ids, empty, empty, empty, empty, np.zeros(1, dtype=np.int64), q), {}
-        with _milvus_errors(self.uri):
-            self._load(self.sentences)
-            rows = c.query(self.passages, ids=ids.tolist(), output_fields=["vec", "chunk"])
-            srows = c.query(
-                self.sentences,
-                filter=f"chunk_id in {ids.tolist()}",
-                output_fields=["chunk_id", "vec"],
-            )
-        by_id = {int(r["id"]): r for r in rows}
-        chunks = {i: Chunk.from_dict(json.loads(by_id[i]["chunk"])) for i in ids.tolist()}
-        pv = np.array([by_id[i]["vec"] for i in ids.tolist()], dtype=np.float32)
-        dense = (pv @ q).astype(np.float64)
-        per: dict[int, list[tuple[int, list[float]]]] = {}
-        for r in srows:
-            per.setdefault(int(r["chunk_id"]), []).append((int(r["id"]), r["vec"]))
-        vecs = [v for cid in ids.tolist() for _, v in sorted(per.get(cid, []))]
-        counts = [len(per.get(cid, [])) for cid in ids.tolist()]
-        sent_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        sent_sims = (
-            (np.array(vecs, dtype=np.float32) @ q).astype(np.float64) if vecs else np.zeros(0)
-        )
-        sentence = max_per_group(sent_sims, sent_off, empty=-1.0)
-        return Scores(ids, dense, sentence, lex, sent_sims, sent_off, q), chunks
-
-    def search(
-        self,
-        encoder: Encoder,
-        question: str,
-        *,
-        top_k: int = 5,
-        method: str = "hybrid",
-        sources: Iterable[str] | None = None,
-        retrieval: RetrievalSettings | None = None,
-    ) -> list[Hit]:
-        """The passages that best match ``question``, fused as the local backend fuses."""
-        if top_k <= 0:
-            raise InputError(f"top_k must be greater than 0. Currently top_k is {top_k}.")
-        q = clean_question(question)
-        base = retrieval or RetrievalSettings()
-        rs = RetrievalSettings(**{**base.__dict__, "method": method})
-        scores, chunks = self.score(encoder, q, sources=sources)
-        return rank(_Chunks(chunks), scores, rs, top_k=top_k)  # type: ignore[arg-type]
-
     def count(self) -> int:
         """Passages in the collection."""
         c = self.client
@@ -448,3 +379,24 @@ class MilvusBackend:
             self._load(self.passages)
             res = c.query(self.passages, filter="", output_fields=["count(*)"])
         return int(res[0]["count(*)"])
+
+
+@dataclass
+class MilvusRetriever:
+    """Candidate passages from Milvus (a :class:`vraagbaak.qa.search.Retriever`).
+
+    The first question for an index checks that Milvus holds a complete copy of it
+    (:meth:`MilvusBackend.check`); the candidates' BM25 scores are the local index's, so
+    fusion and abstention mean the same as locally.
+    """
+
+    backend: MilvusBackend
+    checked: Index | None = None
+
+    def propose(self, index: Index, question: Question, sources: list[str] | None) -> Proposal:
+        if self.checked is not index:
+            self.backend.check(index)
+            self.checked = index
+        ids, _ = self.backend.retrieve(question.vector, question.text, sources=sources)
+        return Proposal(ids, index.lexical_scores(question.terms)[ids])
+

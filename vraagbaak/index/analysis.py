@@ -4,17 +4,18 @@ The same :class:`Analyzer` turns passages and questions into terms: lower case, 
 folded ("enquête" meets "enquete"), Dutch stopwords and question words dropped, compounds
 split into their parts using a real Dutch word-frequency list ("gemeenteraadsleden" also
 yields "gemeenteraad", "raadsleden", "raad", "leden"), and a light or Snowball stemmer.
-Which steps run is set in :class:`AnalysisSettings`; the defaults were chosen by
-measurement (see README, "Results").
+Which steps run is set in :class:`~vraagbaak.settings.AnalysisSettings`; the defaults were
+chosen by measurement (see README, "Results").
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
+
+from ..settings import AnalysisSettings
 
 ANALYSIS_VERSION = 1
 """Bump when the analysis changes, so existing indexes re-analyse their passages."""
@@ -45,37 +46,17 @@ def fold(text: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def _zipf(word: str) -> float:
+def zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return float(zipf_frequency(word, "nl"))
-
-
-def looks_dutch(text: str) -> bool:
-    """Whether ``text`` reads as Dutch rather than English, by word frequencies.
-
-    Each word votes with how much more common it is in Dutch than in English (Zipf scale,
-    wordfreq's lists); only text that is clearly English (votes summing below -1) is not
-    Dutch. Text without words counts as Dutch. The 1,218 Dutch questions of the sample and
-    XQuAD-nl all sum to 0.48 or more (a Dutch question with English names or loanwords
-    stays Dutch); 126 of our 127 English test questions sum to -1.98 or less.
-    """
-    from wordfreq import zipf_frequency
-
-    words = re.findall(r"[^\W\d_]+", text.lower())
-    if not words:
-        return True
-    # English from the small list (4 MB in memory instead of 30 for the full one); Dutch
-    # from the full list the compound splitter has loaded (and cached) already.
-    diff = sum(_zipf(w) - zipf_frequency(w, "en", wordlist="small") for w in words)
-    return diff >= -1.0
 
 
 _LINKING = ("s", "en", "e")
 
 
 def _known(part: str, min_zipf: float) -> bool:
-    return len(part) >= 4 and _zipf(part) >= min_zipf
+    return len(part) >= 4 and zipf(part) >= min_zipf
 
 
 @lru_cache(maxsize=200_000)
@@ -135,37 +116,12 @@ def light_stem(word: str) -> str:
     return w
 
 
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """Which analysis steps run.
-
-    Attributes:
-        fold_accents: lower case and strip accents.
-        stopwords: drop Dutch stopwords and question words.
-        stemmer: ``none``, ``light`` (suffix stripping) or ``snowball`` (PyStemmer Dutch).
-        compounds: add the parts of compound words as extra terms.
-    """
-
-    fold_accents: bool = True
-    stopwords: bool = True
-    stemmer: str = "light"
-    compounds: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 class Analyzer:
     """Turns text into BM25 terms; the same for passages and questions."""
 
     def __init__(self, settings: AnalysisSettings | None = None) -> None:
         self.settings = settings or AnalysisSettings()
         self._snowball: Any = None
-        if self.settings.stemmer not in {"none", "light", "snowball"}:
-            raise ValueError(
-                "stemmer must be one of none, light, snowball. "
-                f"Currently {self.settings.stemmer!r}."
-            )
 
     def _stem(self, word: str) -> str:
         mode = self.settings.stemmer

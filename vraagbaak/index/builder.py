@@ -12,25 +12,21 @@ from pathlib import Path
 from ..errors import InputError, VraagbaakError
 from ..ingest.chunker import chunk_document
 from ..ingest.readers import discover, read_document, read_file_bytes, shown
-from ..settings import ChunkSettings, Settings
+from ..settings import AnalysisSettings, ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
-from .analysis import AnalysisSettings
 from .cache import EmbeddingCache
 from .embedding import sentence_mode
 from .encoders import Encoder, settings_encoder
-from .store import (
-    BuildReport,
-    Index,
-    Progress,
-    build_generation,
+from .layout import (
     check_writable_layout,
     code_versions,
     holds_index,
     new_generation_dir,
-    swap_in,
     write_error,
     write_lock,
 )
+from .reader import Index
+from .store import BuildReport, Progress, build_generation, swap_in
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +62,18 @@ def ingest(
     settings: Settings,
     *,
     add: bool = False,
-    analysis: AnalysisSettings | None = None,
     progress: Progress | None = None,
+    encoder: Encoder | None = None,
 ) -> BuildReport:
     """Bring the index in line with ``paths``.
 
     Args:
         paths: files and folders (folders are read recursively).
-        settings: where the index lives, which encoder, passage sizes.
+        settings: where the index lives, which encoder, passage sizes, BM25 analysis.
         add: keep the sources already indexed and add (or update) these; by default the
             index holds exactly the sources under ``paths``.
-        analysis: BM25 analysis settings (default: the measured best).
         progress: called as the ingest advances.
+        encoder: the encoder to embed with (default: the one ``settings.encoder`` names).
 
     Returns:
         What was added, changed, removed, skipped and how much was embedded.
@@ -87,9 +83,10 @@ def ingest(
         IndexLockedError: another ingest is running.
     """
     t0 = time.perf_counter()
-    analysis = analysis or AnalysisSettings()
+    analysis = settings.analysis
     report = BuildReport()
-    encoder = settings_encoder(settings)  # cheap checks first, then walk the folders
+    if encoder is None:
+        encoder = settings_encoder(settings)  # cheap checks first, then walk the folders
     check_writable_layout(settings.index_dir)
     found, skipped = discover(paths)
     report.skipped.extend((shown(str(p)), why) for p, why in skipped)
@@ -261,7 +258,7 @@ def _reuse(old: Index, source: str) -> tuple[Document, list[Chunk]]:
         pages=info.pages,
         headings=tuple(Heading(*h) for h in info.headings),
     )
-    return doc, [c for c in old.chunks if c.source == source]
+    return doc, old.chunks_of(source)
 
 
 def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
@@ -272,7 +269,7 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
     """
     t0 = time.perf_counter()
     with write_lock(settings.index_dir):
-        old = Index.open(settings.index_dir)
+        old = Index.open(settings.index_dir, verify=True)
         by_name = {s.source: s for s in old.sources}
         by_path = {s.path: s for s in old.sources}
         drop = set()

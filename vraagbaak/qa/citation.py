@@ -2,8 +2,10 @@
 
 A :class:`Citation` gathers what a policy note needs (title, organisation or author when
 the source states them, date, section, page, the quote) plus where to check it (source
-name, line, character offsets). :func:`format_citation` writes it as one line of plain
-text; :func:`reference` is the short form shown under an answer or a passage.
+name, line, character offsets); :func:`cite` makes it for an answer or a passage.
+:func:`citation_text` writes it as one line of plain text (through :func:`format_citation`),
+the same in the CLI, the JSON output, the web app and exports; :func:`reference` is the
+short form shown under an answer or a passage.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..index.store import Index
+    from ..index.reader import Index
     from ..types import Answer, Chunk
 
 
@@ -59,27 +61,24 @@ def _meta(info: Any, name: str) -> str | None:
     return str(value).strip() or None if value else None
 
 
-def cite_answer(answer: Answer, index: Index | None = None) -> Citation:
-    """The citation of an answer (date, organisation and author from the index's record
-    of its source, when given)."""
-    info = _source_info(index, answer.source)
+def cite(item: Answer | Chunk, index: Index | None = None) -> Citation:
+    """The citation of an answer or a whole passage (date, organisation and author from
+    the index's record of its source, when an index is given)."""
+    info = _source_info(index, item.source)
     return Citation(
-        quote=answer.text, title=answer.title, source=answer.source, start=answer.start,
-        end=answer.end, line=answer.line, section=answer.section, page=answer.page,
+        quote=item.text, title=item.title, source=item.source, start=item.start,
+        end=item.end, line=item.line, section=item.section, page=item.page,
         date=_meta(info, "date"), organisation=_meta(info, "organisation"),
         author=_meta(info, "author"),
     )
 
 
-def cite_chunk(chunk: Chunk, index: Index | None = None) -> Citation:
-    """The citation of a whole passage."""
-    info = _source_info(index, chunk.source)
-    return Citation(
-        quote=chunk.text, title=chunk.title, source=chunk.source, start=chunk.start,
-        end=chunk.end, line=chunk.line, section=chunk.section, page=chunk.page,
-        date=_meta(info, "date"), organisation=_meta(info, "organisation"),
-        author=_meta(info, "author"),
-    )
+def citation_text(
+    item: Answer | Chunk, index: Index | None = None, *, quote: bool = True
+) -> str:
+    """The one-line citation of an answer or a passage: what the CLI prints, the web app
+    copies and an export writes (:func:`format_citation` of :func:`cite`)."""
+    return format_citation(cite(item, index), quote=quote)
 
 
 def last_section(section: str | None, title: str) -> str | None:

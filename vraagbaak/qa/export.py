@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .citation import cite_answer, cite_chunk, format_citation, reference
+from .citation import citation_text, reference
 from .confidence import judge
 
 if TYPE_CHECKING:
-    from ..index.store import Index
+    from ..index.reader import Index
     from ..types import Result
 
 NO_ANSWER = "De bronnen geven hier geen antwoord op."
@@ -32,7 +32,7 @@ def result_markdown(result: Result, index: Index | None, *, uncertain_below: flo
             "",
             _quote_block(ans.text),
             "",
-            format_citation(cite_answer(ans, index), quote=False),
+            citation_text(ans, index, quote=False),
             "",
         ]
     out += ["## Passages" + (" (zwak)" if result.abstained else ""), ""]
@@ -43,7 +43,7 @@ def result_markdown(result: Result, index: Index | None, *, uncertain_below: flo
             "",
             _quote_block(c.text),
             "",
-            format_citation(cite_chunk(c, index), quote=False),
+            citation_text(c, index, quote=False),
             "",
         ]
     return "\n".join(out).rstrip() + "\n"

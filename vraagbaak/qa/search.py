@@ -1,56 +1,84 @@
-"""Hybrid search: dense and lexical scores for every passage, fused into one ranking."""
+"""Retrieval: which passages are candidates for a question, their scores, one ranking.
+
+A :class:`Retriever` proposes candidate passages (a :class:`Proposal`: chunk ids and their
+BM25 scores): :class:`LocalRetriever` from the index itself (every passage of a small
+collection; the FAISS top-N and BM25 top-N of a large one), or
+:class:`vraagbaak.backends.milvus.MilvusRetriever` from Milvus. The rest are pure functions
+over arrays: :func:`score_candidates` computes the dense and best-sentence similarities of
+the candidates exactly from the index's vectors, :func:`fuse` turns the three score lists
+into one (:mod:`.fusion`), :func:`rank` takes the best.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import InputError
-from ..index.encoders import Encoder
-from ..index.store import Index
+from ..index.reader import Index
+from ..settings import RetrievalSettings
 from ..types import Hit
 from .fusion import max_per_group, rrf, weighted_sum
+from .question import Question
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("hybrid", "rrf", "bm25", "dense")
-FUSIONS = ("zscore", "minmax", "rrf")
+
+@dataclass(frozen=True)
+class Proposal:
+    """The candidate passages a retriever proposes for one question.
+
+    Attributes:
+        ids: their chunk ids, ascending.
+        lexical: their BM25 scores (the local index's), aligned with ``ids``.
+    """
+
+    ids: np.ndarray
+    lexical: np.ndarray
+
+
+class Retriever(Protocol):
+    """Proposes the candidate passages for a question. Scoring and ranking are the same
+    whoever proposes them: every score comes from the local index."""
+
+    def propose(
+        self, index: Index, question: Question, sources: list[str] | None
+    ) -> Proposal: ...
 
 
 @dataclass(frozen=True)
-class RetrievalSettings:
-    """How the rankings are fused.
+class LocalRetriever:
+    """Candidates from the local index: every passage (of the sources searched) when
+    there are at most ``exact_limit``, else the union of the FAISS top-N and the BM25
+    top-N (``candidates`` each; ``filtered_factor`` times as many with a source filter,
+    which is applied after the search)."""
 
-    Attributes:
-        method: ``hybrid`` (vraagbaak's fusion), ``rrf`` (plain reciprocal rank fusion of
-            BM25 and passage embeddings, the standard recipe), ``bm25`` or ``dense``.
-        rrf_k: the RRF constant.
-        w_dense: weight of the passage-embedding ranking in ``hybrid``.
-        w_sentence: weight of the best-sentence embedding ranking in ``hybrid``.
-        w_lexical: weight of the BM25 ranking in ``hybrid``.
-        fusion: how ``hybrid`` combines its three score lists: ``zscore`` (standardise and
-            add; the measured best), ``minmax`` (scale to 0..1 and add) or ``rrf``.
-    """
+    settings: RetrievalSettings = field(default_factory=RetrievalSettings)
 
-    method: str = "hybrid"
-    rrf_k: float = 60.0
-    w_dense: float = 1.0
-    w_sentence: float = 1.0
-    w_lexical: float = 1.0
-    fusion: str = "zscore"
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(
-                f"method must be one of {', '.join(METHODS)}. Currently {self.method!r}."
-            )
-        if self.fusion not in FUSIONS:
-            raise InputError(
-                f"fusion must be one of {', '.join(FUSIONS)}. Currently {self.fusion!r}."
-            )
+    def propose(self, index: Index, question: Question, sources: list[str] | None) -> Proposal:
+        rs = self.settings
+        n = len(index)
+        allowed = None if sources is None else index.source_mask(sources)
+        lexical_all = index.lexical_scores(question.terms)
+        if n <= rs.exact_limit or (allowed is not None and int(allowed.sum()) <= rs.exact_limit):
+            ids = np.arange(n) if allowed is None else np.flatnonzero(allowed)
+            return Proposal(ids, lexical_all[ids])
+        over = rs.candidates if allowed is None else rs.candidates * rs.filtered_factor
+        q = question.vector
+        _, dense_ids = index.faiss_index.search(q.reshape(1, -1), min(n, over))
+        cand = set(int(i) for i in dense_ids[0] if i >= 0)
+        top_lex: np.ndarray | list[int] = (
+            np.argpartition(-lexical_all, min(over, n - 1))[:over] if lexical_all.any() else []
+        )
+        cand.update(int(i) for i in top_lex if lexical_all[i] > 0)
+        ids = np.array(sorted(cand), dtype=np.int64)
+        if allowed is not None:
+            ids = ids[allowed[ids]]
+        return Proposal(ids, lexical_all[ids])
 
 
 @dataclass(frozen=True)
@@ -86,89 +114,13 @@ class Scores:
         return self.sent_sims[self.sent_offsets[pos] : self.sent_offsets[pos + 1]]
 
 
-EXACT_LIMIT = 5000
-"""Up to this many passages, every passage is scored; beyond it, the top candidates."""
-
-
-def clean_question(question: str, *, max_chars: int = 2000) -> str:
-    """Validate and tidy a question: control characters out, length bounded.
-
-    Raises:
-        InputError: the question is empty.
-    """
-    if question is None:
-        raise InputError("The question is empty.")
-    q = "".join(ch if ch.isprintable() else " " for ch in str(question))
-    q = " ".join(q.split())
-    if not q:
-        raise InputError(
-            'The question is empty. Ask something, e.g. vraagbaak ask "Wat is een Village Deal?"'
-        )
-    return q[:max_chars]
-
-
-def score_all(
-    index: Index,
-    encoder: Encoder,
-    question: str,
-    *,
-    sources: Iterable[str] | None = None,
-    candidates: int = 200,
-) -> Scores:
-    """Dense, best-sentence and BM25 scores of the candidate passages for ``question``.
-
-    Args:
-        sources: only consider passages of these sources.
-        candidates: in large collections, how many passages each of the dense and the
-            lexical ranking contributes.
-
-    Raises:
-        InputError: a requested source is not in the index.
-    """
-    n = len(index.chunks)
-    q = encoder.encode([question], is_query=True)[0]
-    allowed = _allowed_mask(index, sources)
-    lexical_all = bm25_scores(index, question)
-    if n <= EXACT_LIMIT or (allowed is not None and int(allowed.sum()) <= EXACT_LIMIT):
-        ids = np.arange(n) if allowed is None else np.flatnonzero(allowed)
-        lexical = lexical_all[ids]
-    else:
-        over = candidates if allowed is None else candidates * 10
-        _, dense_ids = index.faiss_index.search(q.reshape(1, -1), min(n, over))
-        cand = set(int(i) for i in dense_ids[0] if i >= 0)
-        top_lex: np.ndarray | list[int] = (
-            np.argpartition(-lexical_all, min(over, n - 1))[:over] if lexical_all.any() else []
-        )
-        cand.update(int(i) for i in top_lex if lexical_all[i] > 0)
-        ids = np.array(sorted(cand), dtype=np.int64)
-        if allowed is not None:
-            ids = ids[allowed[ids]]
-        lexical = lexical_all[ids]
-    return score_candidates(index, q, ids, lexical)
-
-
-def bm25_scores(index: Index, question: str) -> np.ndarray:
-    """The BM25 score of every passage for ``question`` (zeros when no term is known).
-
-    The work is proportional to the postings of the question's terms, not to the number
-    of passages.
-    """
-    n = len(index.chunks)
-    vocab = index.bm25.vocab_dict
-    known = [t for t in index.analyzer.terms(question) if t in vocab]
-    if not known or not n:
-        return np.zeros(n)
-    return np.asarray(index.bm25.get_scores(known), dtype=np.float64)
-
-
 def score_candidates(
     index: Index, query_vec: np.ndarray, ids: np.ndarray, lexical: np.ndarray
 ) -> Scores:
     """Dense and best-sentence scores of chosen candidates, from the index's vectors.
 
-    The shared half of scoring: the candidates come from the local index
-    (:func:`score_all`) or from another backend (e.g. Milvus); the passage and sentence
-    similarities are always computed exactly from ``index``.
+    The candidates come from a :class:`Retriever` (the local index, or Milvus); the passage
+    and sentence similarities are always computed exactly from ``index``.
 
     Args:
         index: the index whose chunk ids ``ids`` are.
@@ -177,7 +129,7 @@ def score_candidates(
         lexical: their BM25 scores, aligned with ``ids``.
     """
     q = query_vec
-    n = len(index.chunks)
+    n = len(index)
     pv = index.passage_vectors
     off = index.sent_offsets
     sv = index.sentence_vectors
@@ -216,14 +168,6 @@ def check_sources(index: Index, sources: Iterable[str] | None) -> list[str] | No
             hint="See what is indexed with: vraagbaak sources",
         )
     return wanted
-
-
-def _allowed_mask(index: Index, sources: Iterable[str] | None) -> np.ndarray | None:
-    wanted = check_sources(index, sources)
-    if wanted is None:
-        return None
-    keep = set(wanted)
-    return np.array([c.source in keep for c in index.chunks], dtype=bool)
 
 
 def fuse(scores: Scores, settings: RetrievalSettings) -> np.ndarray:

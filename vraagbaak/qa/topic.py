@@ -1,8 +1,9 @@
 """Topic view: every passage across the sources that discusses a topic, grouped per document.
 
-A topic ("informeel overleg", "ontschotten") is searched like a question with
-:meth:`Vraagbaak.search`; which of the returned passages *discuss* it is decided from the
-pool's own score distribution, so no number is tuned to a phrase:
+A topic ("informeel overleg", "ontschotten") is searched like a question, by the steps of
+:class:`~vraagbaak.qa.pipeline.Pipeline` (analyse, propose, score, rank); which of the
+returned passages *discuss* it is decided from the pool's own score distribution, so no
+number is tuned to a phrase:
 
 * a passage that contains one of the topic's words (compared as the index analyzer's terms,
   so "informele" meets "informeel" and "gemeenteraadsleden" meets "gemeenteraad", but
@@ -26,16 +27,18 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..index.analysis import Analyzer
+from ..index.reader import Index
 from ..types import Chunk, Hit
 
 if TYPE_CHECKING:
-    from ..api import Vraagbaak
+    from .pipeline import Pipeline
+    from .question import Question
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,41 @@ class TopicResult:
     def total(self) -> int:
         """Distinct passages about the topic across all documents."""
         return sum(g.count for g in self.groups)
+
+    def to_dict(self, index: Index | None = None) -> dict[str, Any]:
+        """The JSON of ``vraagbaak topic --json``: per document its passages about the
+        topic, each with its citation (with the metadata ``index`` records, when given)."""
+        from .citation import citation_text
+
+        return {
+            "topic": self.topic,
+            "total": self.total,
+            "documents": [
+                {
+                    "source": g.source,
+                    "title": g.title,
+                    "count": g.count,
+                    "duplicates": g.duplicates,
+                    "passages": [
+                        {
+                            "rank": p.rank,
+                            "source": p.chunk.source,
+                            "section": p.chunk.section,
+                            "start": p.chunk.start,
+                            "end": p.chunk.end,
+                            "line": p.chunk.line,
+                            "page": p.chunk.page,
+                            "text": p.chunk.text,
+                            "relevance": round(p.relevance, 4),
+                            "contains_topic": p.matched,
+                            "citation": citation_text(p.chunk, index, quote=False),
+                        }
+                        for p in g.passages
+                    ],
+                }
+                for g in self.groups
+            ],
+        }
 
 
 _TOPIC_QUESTION = re.compile(
@@ -249,7 +287,7 @@ def relevant(
 
 
 def topic_passages(
-    vb: Vraagbaak,
+    pipe: Pipeline,
     topic: str,
     *,
     per_source: int = 5,
@@ -263,7 +301,7 @@ def topic_passages(
     """All passages about ``topic``, grouped per document and diversified.
 
     Args:
-        vb: the library object (its index must exist).
+        pipe: the question pipeline over the index (``Vraagbaak.pipeline()``).
         topic: a few words naming the topic.
         per_source: at most this many passages shown per document.
         pool: how many passages the topic search returns to judge.
@@ -287,10 +325,15 @@ def topic_passages(
             "duplicate_overlap must be in (0, 1]. "
             f"Currently duplicate_overlap is {duplicate_overlap}."
         )
-    ix = vb.index
-    hits = [h for h in vb.search(topic, top_k=pool, sources=sources) if h.dense is not None]
+    from .search import check_sources, rank
+
+    ix = pipe.index
+    q = pipe.question(topic)
+    wanted_sources = check_sources(ix, sources)
+    scores = pipe.scores(q, wanted_sources)
+    hits = [h for h in rank(ix, scores, pipe.retrieval(), top_k=pool) if h.dense is not None]
     n_pool = len(hits)
-    hits += _phrase_hits(vb, topic, hits, sources)
+    hits += _phrase_hits(ix, q, topic, hits, wanted_sources)
     analyzer = ix.analyzer
     wanted = topic_terms(analyzer, topic)
     terms = [passage_terms(analyzer, h.chunk.text) for h in hits]
@@ -338,7 +381,7 @@ def topic_passages(
 
 
 def _phrase_hits(
-    vb: Vraagbaak, topic: str, pool: Sequence[Hit], sources: Iterable[str] | None
+    ix: Index, q: Question, topic: str, pool: Sequence[Hit], sources: list[str] | None
 ) -> list[Hit]:
     """The passages outside ``pool`` that contain ``topic`` as written, as hits ranked
     after the pool, with their dense similarity to the topic.
@@ -346,26 +389,21 @@ def _phrase_hits(
     Candidates are the passages with a BM25 score for the topic (they share a term with
     it), so the work follows the topic's postings, not the size of the index.
     """
-    from .search import bm25_scores, check_sources
-
     pattern = phrase_pattern(topic)
     if pattern is None:
         return []
-    ix = vb.index
-    wanted = check_sources(ix, sources)
-    allowed = set(wanted) if wanted else None
+    allowed = None if sources is None else ix.source_mask(sources)
     seen = {h.chunk.id for h in pool}
-    lexical = bm25_scores(ix, topic)
+    lexical = ix.lexical_scores(q.terms)
     found = [
         int(i) for i in np.flatnonzero(lexical > 0)
         if int(i) not in seen
-        and (allowed is None or ix.chunks[int(i)].source in allowed)
+        and (allowed is None or allowed[int(i)])
         and pattern.search(fold(ix.chunks[int(i)].text))
     ]
     if not found:
         return []
-    q = vb.encoder.encode([topic], is_query=True)[0]
-    dense = np.asarray(ix.passage_vectors[found], dtype=np.float32) @ q
+    dense = np.asarray(ix.passage_vectors[found], dtype=np.float32) @ q.vector
     order = sorted(range(len(found)), key=lambda k: -lexical[found[k]])
     return [
         Hit(chunk=ix.chunks[found[k]], score=float(lexical[found[k]]), rank=len(pool) + n + 1,

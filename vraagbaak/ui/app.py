@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from ..api import Vraagbaak
-    from ..index.store import Index
+    from ..index.reader import Index
     from ..settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -421,15 +421,13 @@ class Handlers:
 
     def topic(self, topic: str, per_source: float, sources: Sequence[str] | None) -> str:
         """The topic view's HTML."""
-        from ..qa.topic import topic_passages
-
         def run() -> tuple[str]:
             if not (topic or "").strip():
                 hint = EXAMPLE_TOPICS[0] if self._bundled() else "samenwerking"
                 raise InputError("Geef een onderwerp, bijvoorbeeld: " + hint)
             self._ready()
-            res = topic_passages(
-                self.vb, topic, per_source=max(1, int(per_source or 5)),
+            res = self.vb.topic(
+                topic, per_source=max(1, int(per_source or 5)),
                 sources=list(sources or []) or None,
             )
             ix = self.vb.index
@@ -490,7 +488,7 @@ class Handlers:
 
     def generation(self) -> str:
         """The name of the live index generation ('' when there is none)."""
-        from ..index.store import live_generation
+        from ..index.layout import live_generation
 
         try:
             live = live_generation(self.vb.settings.index_dir)

@@ -17,13 +17,13 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 def cmd_ui(args: argparse.Namespace) -> int:
     """Serve the app until interrupted. Builds the bundled corpus's index if there is none."""
     from ..api import Vraagbaak
-    from ..cli import _settings
+    from ..cli import settings_from_args
     from ..errors import InputError
     from .app import IndexBuilder, serve
 
     if not 0 < args.port < 65536:
         raise InputError(f"--port must be between 1 and 65535. Currently --port is {args.port}.")
-    vb = Vraagbaak(_settings(args))
+    vb = Vraagbaak(settings_from_args(args))
     if args.host not in LOCAL_HOSTS:
         print(
             f"vraagbaak: warning: the app listens on {args.host}, so other computers on the "

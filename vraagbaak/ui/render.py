@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..qa.citation import cite_answer, cite_chunk, format_citation, reference
+from ..qa.citation import citation_text, reference
 from ..qa.confidence import format_nl, judge
 from ..types import Chunk, Hit, Result
 
 if TYPE_CHECKING:
     from ..index.analysis import Analyzer
-    from ..index.store import BuildReport, Index
+    from ..index.reader import Index
+    from ..index.store import BuildReport
     from ..qa.topic import TopicResult
 
 NO_ANSWER = "De bronnen geven hier geen antwoord op."
@@ -120,7 +121,7 @@ def _passage_html(
     cls = "vb-passage vb-weak" if weak else "vb-passage"
     badge = '<span class="vb-badge vb-weak-badge">zwak</span>' if weak else ""
     data_rank = f' data-rank="{rank}"' if rank is not None else ""
-    copy = " " + _copy_button(format_citation(cite_chunk(chunk, index)), "Kopieer bron")
+    copy = " " + _copy_button(citation_text(chunk, index), "Kopieer bron")
     return (
         f'<div class="{cls}"{data_rank} data-source="{html.escape(chunk.source)}">'
         f'<div class="vb-head">{head}{badge}{extra}</div>'
@@ -159,7 +160,7 @@ def render_answer(result: Result, index: Index, *, uncertain_below: float = 0.75
             '<div class="vb-verdict">Antwoord uit de bronnen '
             f'<span class="vb-badge vb-sure-badge">zeker · zekerheid {pct}</span></div>'
         )
-    citation = format_citation(cite_answer(ans, index))
+    citation = citation_text(ans, index)
     parts = [
         f'<div class="vb-result vb-{verdict.verdict}" data-abstained="false" '
         f'data-verdict="{verdict.verdict}" data-confidence="{pct}">',

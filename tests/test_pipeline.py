@@ -1,0 +1,206 @@
+"""The question pipeline and the facade around it: injected encoders and retrievers, one
+analysis per question, the settings tree, the lazy index and its checks, serialisation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import CORPUS, HashEncoder
+from vraagbaak import (
+    AnalysisSettings,
+    AnswerSettings,
+    ChunkSettings,
+    Index,
+    InputError,
+    Proposal,
+    RetrievalSettings,
+    Settings,
+    Vraagbaak,
+    VraagbaakError,
+)
+from vraagbaak.qa import abstain
+from vraagbaak.qa.question import Question
+from vraagbaak.qa.search import LocalRetriever
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("pipeline")
+    s = Settings(index_dir=root / "index", cache_dir=root / "cache", encoder="fake:64")
+    Vraagbaak(s).ingest([CORPUS])
+    return s
+
+
+QUESTION = "Hoeveel gemeenten doen mee aan de Village Deals?"
+
+
+class CountingEncoder(HashEncoder):
+    """The fake encoder, counting the questions it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__("64")
+        self.queries: list[str] = []
+
+    def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
+        if is_query:
+            self.queries.extend(texts)
+        return super().encode(texts, is_query=is_query)
+
+
+def test_the_facade_takes_an_encoder_and_embeds_a_question_once(small: Settings) -> None:
+    enc = CountingEncoder()
+    vb = Vraagbaak(small, encoder=enc)
+    res = vb.ask(QUESTION)
+    assert enc.queries == [QUESTION]
+    assert res.hits == tuple(Vraagbaak(small).ask(QUESTION).hits)
+
+
+@dataclass
+class OnlyFirstSource:
+    """A retriever that proposes the passages of one source, counting its calls."""
+
+    calls: int = 0
+
+    def propose(self, index: Index, question: Question, sources: list[str] | None) -> Proposal:
+        self.calls += 1
+        mask = index.source_mask([index.sources[0].source])
+        ids = np.flatnonzero(mask)
+        return Proposal(ids, index.lexical_scores(question.terms)[ids])
+
+
+def test_the_facade_takes_a_retriever(small: Settings) -> None:
+    r = OnlyFirstSource()
+    vb = Vraagbaak(small, retriever=r)
+    first = vb.index.sources[0].source
+    hits = vb.search(QUESTION, top_k=5)
+    assert r.calls == 1 and hits and all(h.chunk.source == first for h in hits)
+
+
+def test_local_retriever_proposes_candidates_beyond_the_exact_limit(small: Settings) -> None:
+    vb = Vraagbaak(small)
+    pipe = vb.pipeline()
+    q = pipe.question(QUESTION)
+    every = LocalRetriever(small.retrieval).propose(vb.index, q, None)
+    assert len(every.ids) == len(vb.index)
+    few = LocalRetriever(small.retrieval.with_(exact_limit=10, candidates=20))
+    p = few.propose(vb.index, q, None)
+    assert 0 < len(p.ids) < len(vb.index)
+    assert np.all(np.diff(p.ids) > 0)
+    assert np.allclose(p.lexical, every.lexical[p.ids])
+
+
+def test_question_is_analysed_once(small: Settings) -> None:
+    pipe = Vraagbaak(small).pipeline()
+    q = pipe.question("  Hoeveel   gemeenten\tdoen mee?  ")
+    assert q.text == "Hoeveel gemeenten doen mee?"
+    assert q.terms == tuple(pipe.index.analyzer.terms(q.text))
+    assert set(q.idf) == set(q.terms) and not q.cut
+    assert pipe.question("x" * 3000).cut
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RetrievalSettings(method="bm42"),
+        lambda: RetrievalSettings(candidates=0),
+        lambda: AnswerSettings(window="both"),
+        lambda: AnswerSettings(passages=0),
+        lambda: AnalysisSettings(stemmer="porter"),
+        lambda: ChunkSettings(min_chars=0),
+        lambda: Settings(top_k=0),
+        lambda: Settings(max_question_chars=0),
+        lambda: Settings(retrieval="hybrid"),  # type: ignore[arg-type]
+        lambda: Settings().with_(answering=AnswerSettings().with_(read=0)),
+    ],
+)
+def test_every_setting_is_checked_with_an_input_error(make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match=r"must (be|satisfy)"):
+        make()
+
+
+def test_top_k_is_checked_by_the_library(small: Settings) -> None:
+    vb = Vraagbaak(small)
+    for bad in (0, -3):
+        with pytest.raises(InputError, match="top_k must be"):
+            vb.ask(QUESTION, top_k=bad)
+        with pytest.raises(InputError, match="top_k must be"):
+            vb.search(QUESTION, top_k=bad)
+
+
+def test_result_serialises_itself(small: Settings) -> None:
+    vb = Vraagbaak(small)
+    res = vb.ask(QUESTION, min_confidence=0.0)
+    d = json.loads(json.dumps(res.to_dict(vb.index)))
+    assert d["question"] == QUESTION and d["abstained"] is False
+    assert [p["rank"] for p in d["passages"]] == [h.rank for h in res.hits]
+    a = d["answer"]
+    assert vb.index.source_text(a["source"])[a["start"] : a["end"]] == a["text"]
+    assert a["citation"].startswith("“") and a["chunk_rank"] is not None
+
+
+def test_opening_reads_no_passage(small: Settings) -> None:
+    ix = Index.open(small.index_dir)
+    try:
+        assert ix._chunks is None and ix._bm25 is None and ix._pass is None
+        assert len(ix) == ix.manifest["counts"]["chunks"]
+        c = ix.chunks[3]
+        assert c.id == 3 and ix.chunks[-1].id == len(ix) - 1
+        report = ix.verify()
+        assert report.passages == len(ix) and report.files == len(ix.manifest["checksums"])
+    finally:
+        ix.close()
+
+
+def test_abstention_models_are_checked_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = json.loads(
+        (Path(abstain.__file__).parent.parent / "data" / "abstention.json").read_text("utf-8")
+    )
+    cases = [
+        {**good, "features": [*good["features"][:-1], "renamed"]},
+        {**good, "cross_lingual": {**good["cross_lingual"], "features": ["top_bm25"]}},
+        {**good, "coef": good["coef"][:-1]},
+    ]
+    real = abstain.resources.files
+    for bad in cases:
+
+        class _Files:
+            def joinpath(self, name: str):  # type: ignore[no-untyped-def]
+                class _F:
+                    def read_text(self, enc: str) -> str:
+                        return json.dumps(bad)  # noqa: B023
+
+                return _F()
+
+        monkeypatch.setattr(abstain.resources, "files", lambda pkg: _Files())
+        abstain.model.cache_clear()
+        with pytest.raises(VraagbaakError, match="fitted on other evidence") as e:
+            abstain.model()
+        assert "calibrate_abstention.py --write" in (e.value.hint or "")
+    monkeypatch.setattr(abstain.resources, "files", real)
+    abstain.model.cache_clear()
+    ev = abstain.Evidence(*[0.5] * len(abstain.FEATURES))
+    assert 0.0 <= abstain.confidence(ev) <= 1.0
+    assert 0.0 <= abstain.confidence(ev, lexical=False) <= 1.0
+
+
+def test_a_dropped_index_lets_its_generation_go_at_once(small: Settings) -> None:
+    """No reference cycle keeps an opened index (and its generation's lock) alive until
+    the cyclic garbage collector runs: an ingest may then remove the generation."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        vb = Vraagbaak(small)
+        vb.ask(QUESTION)
+        _ = list(vb.index.chunks)
+        ref = weakref.ref(vb.index)
+        del vb
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -1,0 +1,204 @@
+"""The question pipeline, read top-down: from a question to a cited answer or an abstention.
+
+:meth:`Pipeline.ask` runs these steps over one opened :class:`~vraagbaak.index.reader.Index`:
+
+1. **analyse** (:func:`.question.analyse`): clean the question once, take its terms and
+   their IDF, embed it, and tell its language;
+2. **propose** (a :class:`.search.Retriever`): the candidate passages, from the local
+   index or from Milvus;
+3. **score** (:func:`.search.score_candidates`): the candidates' passage, best-sentence and
+   BM25 scores, exactly, from the index's vectors;
+4. **rank** (:func:`.search.rank`, fused by :mod:`.fusion`): the best passages;
+5. **choose** (:func:`.answer.candidates`): score every sentence of the best passages;
+6. **read** (optional, :func:`.answer.read`): the reading model picks among the best
+   sentences, and the passage holding its choice is ranked first;
+7. **judge** (:mod:`.abstain`): the evidence (:class:`.abstain.Evidence`) becomes a
+   confidence, by the abstention model (or the reader's calibration);
+8. **answer** (:func:`.answer.make_answer`): quote the answer exactly, or abstain when the
+   confidence is below the threshold.
+
+Every step is a function over arrays and chunks; the pipeline only passes their results
+on. :class:`vraagbaak.Vraagbaak` builds one per opened index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from ..errors import InputError
+from ..index.encoders import Encoder
+from ..index.reader import Index
+from ..settings import RetrievalSettings, Settings, check_min_confidence
+from ..types import Hit, Result
+from . import abstain
+from .answer import Candidate, candidates, make_answer, read
+from .question import Question, analyse
+from .reader import Reader
+from .search import LocalRetriever, Retriever, Scores, check_sources, rank, score_candidates
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The answer candidate chosen and how sure the pipeline is of it.
+
+    Attributes:
+        best: the chosen sentence (None when no passage has one).
+        confidence: the probability that the sources answer the question.
+        threshold: the confidence the model was calibrated to answer at.
+        evidence: what the confidence was computed from.
+        reader_logit: the reading model's verdict on ``best``, when it read.
+    """
+
+    best: Candidate | None
+    confidence: float
+    threshold: float
+    evidence: abstain.Evidence
+    reader_logit: float | None = None
+
+
+@dataclass
+class Pipeline:
+    """The steps of answering a question over one index.
+
+    Attributes:
+        index: the opened index (texts, vectors, BM25).
+        encoder: embeds the question (the index's encoder).
+        settings: the settings tree (retrieval, answering, top_k, thresholds).
+        retriever: proposes candidate passages; default: the local index.
+        reader: the reading model, used when ``settings.answering.reader`` or a call asks.
+    """
+
+    index: Index
+    encoder: Encoder
+    settings: Settings = field(default_factory=Settings)
+    retriever: Retriever | None = None
+    reader: Reader | None = None
+
+    def ask(
+        self,
+        text: str,
+        *,
+        top_k: int | None = None,
+        sources: Iterable[str] | None = None,
+        method: str | None = None,
+        min_confidence: float | None = None,
+        reader_on: bool | None = None,
+    ) -> Result:
+        """Answer the question: the answering sentence with its citation, or an
+        abstention, plus the ranked passages.
+
+        With the reading model (``answering.reader``, or ``reader_on`` for this question),
+        it picks the answer among the best candidate sentences, its verdict weighs in the
+        confidence, and the passage holding the answer is ranked first.
+
+        Raises:
+            InputError: the question is empty, ``min_confidence`` is not in 0..1, or a
+                source is not in the index.
+        """
+        min_confidence = check_min_confidence(min_confidence)
+        cfg = self.settings.answering
+        k = self.top_k(top_k)
+        q = self.question(text)
+        scores = self.scores(q, sources)
+        pool = rank(self.index, scores, self.retrieval(method), top_k=max(k, cfg.passages))
+        cands = candidates(self.index, q, pool, scores, cfg)
+        use_reader = cfg.reader if reader_on is None else reader_on
+        verdict = self.judge(q, scores, cands, self.reader if use_reader else None)
+        if verdict.reader_logit is not None and verdict.best is not None:
+            chosen = verdict.best.chunk_id  # the passage that holds the answer comes first
+            pool = sorted(pool, key=lambda h: h.chunk.id != chosen)
+            pool = [replace(h, rank=i + 1) for i, h in enumerate(pool)]
+        limit = next(
+            x
+            for x in (min_confidence, self.settings.abstain_threshold, verdict.threshold)
+            if x is not None
+        )
+        answer = (
+            make_answer(self.index, verdict.best, verdict.confidence, cfg)
+            if verdict.best is not None and verdict.confidence >= limit
+            else None
+        )
+        notices = (f"The question was cut to its first {len(q.text)} characters.",) if q.cut else ()
+        return Result(
+            question=q.text,
+            hits=tuple(pool[:k]),
+            answer=answer,
+            abstained=answer is None,
+            notices=notices,
+            confidence=verdict.confidence,
+        )
+
+    def search(
+        self,
+        text: str,
+        *,
+        top_k: int | None = None,
+        sources: Iterable[str] | None = None,
+        method: str | None = None,
+    ) -> list[Hit]:
+        """Steps 1-4: the passages that best match the question."""
+        k = self.top_k(top_k)
+        q = self.question(text)
+        scores = self.scores(q, sources)
+        return rank(self.index, scores, self.retrieval(method), top_k=k)
+
+    # -- the steps ------------------------------------------------------------
+
+    def question(self, text: str) -> Question:
+        """Step 1: the question, analysed once."""
+        return analyse(
+            text, self.index, self.encoder, max_chars=self.settings.max_question_chars
+        )
+
+    def scores(self, q: Question, sources: Iterable[str] | None = None) -> Scores:
+        """Steps 2 and 3: the candidate passages and their scores."""
+        wanted = check_sources(self.index, sources)
+        retriever = self.retriever or LocalRetriever(self.settings.retrieval)
+        proposal = retriever.propose(self.index, q, wanted)
+        return score_candidates(self.index, q.vector, proposal.ids, proposal.lexical)
+
+    def retrieval(self, method: str | None = None) -> RetrievalSettings:
+        """The retrieval settings, with another method when one is asked for."""
+        rs = self.settings.retrieval
+        return rs if method is None else rs.with_(method=method)
+
+    def top_k(self, top_k: int | None) -> int:
+        """How many passages to return: ``top_k``, or the settings' when None.
+
+        Raises:
+            InputError: ``top_k`` is not a whole number greater than 0.
+        """
+        if top_k is None:
+            return self.settings.top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
+            raise InputError(f"top_k must be a whole number greater than 0. Currently {top_k!r}.")
+        return top_k
+
+    def judge(
+        self, q: Question, scores: Scores, cands: list[Candidate], reader: Reader | None
+    ) -> Judgement:
+        """Steps 6 and 7: choose the answer candidate (by the reader, when there is one)
+        and say how sure that it answers."""
+        if reader is not None and cands:
+            best = read(reader, self.index, q, cands, self.settings.answering.read)[0]
+            ev = abstain.evidence(self.index, q, scores, best.candidate)
+            cal = reader.card.calibration
+            return Judgement(
+                best=best.candidate,
+                confidence=abstain.reader_confidence(ev, best.logit, cal),
+                threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
+                evidence=ev,
+                reader_logit=best.logit,
+            )
+        top = cands[0] if cands else None
+        ev = abstain.evidence(self.index, q, scores, top)
+        return Judgement(
+            best=top,
+            confidence=abstain.confidence(ev, lexical=q.dutch),
+            threshold=abstain.threshold(),
+            evidence=ev,
+        )
