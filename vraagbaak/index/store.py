@@ -11,7 +11,9 @@ layout and its locks are in :mod:`.layout`; reading a generation is :mod:`.reade
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import gc
 import hashlib
 import json
 import logging
@@ -160,6 +162,34 @@ def write_chunks(gen: Path, chunks: list[Chunk]) -> None:
     np.save(gen / "sentences.offsets.npy", sentences)
 
 
+def _store_texts(
+    gen: Path,
+    documents: list[tuple[Document, str]],
+    per_doc: list[int],
+    indexed_at: dict[str, str],
+    now: str,
+) -> list[dict[str, Any]]:
+    """Write each document's text to ``texts/`` and return the manifest's ``sources``
+    (``per_doc``: each document's number of passages)."""
+    sources = []
+    for (doc, path), n_chunks in zip(documents, per_doc, strict=True):
+        data = doc.text.encode("utf-8")
+        (gen / "texts" / f"{doc.sha256}.txt").write_bytes(data)
+        sources.append(
+            asdict(
+                SourceInfo(
+                    source=doc.source, path=path, sha256=doc.sha256, title=doc.title,
+                    kind=doc.kind, date=doc.date, chunks=n_chunks, chars=len(doc.text),
+                    indexed_at=indexed_at.get(doc.source, now), notices=doc.notices,
+                    text_sha256=hashlib.sha256(data).hexdigest(), pages=doc.pages,
+                    headings=tuple((h.start, h.end, h.level, h.text) for h in doc.headings),
+                    author=doc.author, organisation=doc.organisation, ocr_pages=doc.ocr_pages,
+                )
+            )
+        )
+    return sources
+
+
 def build_generation(
     gen: Path,
     documents: list[tuple[Document, str]],
@@ -182,28 +212,35 @@ def build_generation(
     carried over unchanged. Vectors that the cache lacks are taken from ``previous`` (the
     live generation, checked when it was opened) when it has them for the same encoder
     and text, so a missing or damaged cache does not mean embedding everything again.
+
+    ``documents`` and ``chunks_by_doc`` are emptied as they are written (a document once its
+    text is stored, the passages once they and their BM25 terms are), so the texts of a
+    large ingest are not held while the dense and BM25 indexes are built.
     """
     bm25s = import_bm25s()
 
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
     (gen / "texts").mkdir(parents=True)
     chunks: list[Chunk] = []
+    per_doc: list[int] = []
     for doc_chunks in chunks_by_doc:
+        per_doc.append(len(doc_chunks))
         for c in doc_chunks:
             chunks.append(Chunk(**{**c.__dict__, "id": len(chunks)}))
-    text_sha: dict[str, str] = {}
-    for doc, _path in documents:
-        data = doc.text.encode("utf-8")
-        (gen / "texts" / f"{doc.sha256}.txt").write_bytes(data)
-        text_sha[doc.source] = hashlib.sha256(data).hexdigest()
+        doc_chunks.clear()
+    chunks_by_doc.clear()
+    sources = _store_texts(gen, documents, per_doc, indexed_at or {}, now)
+    documents.clear()  # the texts are on disk; the manifest needs only ``sources``
 
     dim = encoder.dim
     passage_texts = LazyTexts(chunks, passage_input)
+    n_chunks = len(chunks)
     n_sentences = sum(len(c.sentences) for c in chunks)
-    dtype = vector_dtype(len(chunks))
+    dtype = vector_dtype(n_chunks)
     mode = sentence_mode(encoder, sentence_vectors)
     if previous is not None and previous.manifest["encoder"].get("sentences", "separate") != mode:
         previous = None  # its sentence vectors were made another way: none to lend
-    pfile = VectorFile(gen / "passages.npy", len(chunks), dim, dtype)
+    pfile = VectorFile(gen / "passages.npy", n_chunks, dim, dtype)
     sfile = VectorFile(gen / "sentences.npy", n_sentences, dim, dtype)
     try:
         report.encoded, report.reused = embed_chunks(
@@ -219,33 +256,25 @@ def build_generation(
         raise
     pfile.close()
     sfile.close()
-    dense = choose_params(len(chunks))
+
+    write_chunks(gen, chunks)
+    corpus_ids = term_ids(Analyzer(analysis), passage_texts)
+    del passage_texts
+    chunks.clear()  # from here on, no passage text is held
+    release_memory()
+
+    bm25 = bm25s.BM25()
+    bm25.index(corpus_ids, show_progress=False)
+    del corpus_ids
+    bm25.save(str(gen / "bm25"), show_progress=False)
+    del bm25
+    release_memory()
+
+    dense = choose_params(n_chunks)
     pvecs = np.load(gen / "passages.npy", mmap_mode="r")
     save_dense_index(make_dense_index(pvecs, dense), gen / "passages.faiss")
     del pvecs
 
-    bm25 = bm25s.BM25()
-    bm25.index(term_ids(Analyzer(analysis), passage_texts), show_progress=False)
-    bm25.save(str(gen / "bm25"), show_progress=False)
-    del bm25
-
-    write_chunks(gen, chunks)
-
-    now = time.strftime("%Y-%m-%dT%H:%M:%S")
-    sources = []
-    for (doc, path), doc_chunks in zip(documents, chunks_by_doc, strict=True):
-        sources.append(
-            asdict(
-                SourceInfo(
-                    source=doc.source, path=path, sha256=doc.sha256, title=doc.title,
-                    kind=doc.kind, date=doc.date, chunks=len(doc_chunks), chars=len(doc.text),
-                    indexed_at=(indexed_at or {}).get(doc.source, now), notices=doc.notices,
-                    text_sha256=text_sha[doc.source], pages=doc.pages,
-                    headings=tuple((h.start, h.end, h.level, h.text) for h in doc.headings),
-                    author=doc.author, organisation=doc.organisation, ocr_pages=doc.ocr_pages,
-                )
-            )
-        )
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": now,
@@ -254,11 +283,20 @@ def build_generation(
         "versions": code_versions(),
         "analysis": analysis.to_dict(),
         "sources": sources,
-        "counts": {"chunks": len(chunks), "sentences": n_sentences},
+        "counts": {"chunks": n_chunks, "sentences": n_sentences},
         "dense": dense.to_dict(),
         "vectors_dtype": np.dtype(dtype).name,
     }
     _write_manifest(gen, manifest)
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the system (glibc's
+    ``malloc_trim``; elsewhere a no-op), so the next phase of a build starts from a smaller
+    resident size instead of one swollen by the last."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def swap_in(index_dir: Path, gen: Path) -> None:
