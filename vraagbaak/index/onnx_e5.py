@@ -18,7 +18,6 @@ the engine pools) and the vectors of its sentences (the mean over each sentence'
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import threading
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..errors import EncoderError
 from .e5file import E5File, Tokenizer
+from .layout import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -145,14 +145,6 @@ def _quiet_root() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cached_model(
     weights: Path,
     cache_dir: Path,
@@ -169,14 +161,14 @@ def cached_model(
     (``q``, ``k``, ``v``, ``ao``, ``fi``, ``fo``)."""
     import onnx
 
-    digest = _sha256_file(weights)[:16]
+    digest = sha256_file(weights)[:16]
     kind = "int8" if quantize else "fp32"
     if quantize and keep_fp32:
         kind += "-" + "-".join(keep_fp32) + "-fp32"
     path = cache_dir / f"{name}-{digest}-g{GRAPH_VERSION}-{kind}.onnx"
     check = path.with_suffix(".onnx.sha256")
     try:
-        if path.is_file() and check.read_text().strip() == _sha256_file(path):
+        if path.is_file() and check.read_text().strip() == sha256_file(path):
             return path
     except OSError:
         pass
@@ -201,7 +193,7 @@ def cached_model(
                     },
                 )
         os.replace(tmp, path)
-        check.write_text(_sha256_file(path) + "\n")
+        check.write_text(sha256_file(path) + "\n")
     finally:
         for p in (tmp, fp32):
             p.unlink(missing_ok=True)

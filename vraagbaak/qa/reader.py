@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncoderError, InputError
+from ..index.layout import sha256_file
 from ..settings import READER_ENGINES
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class Reader:
 
     def _path(self) -> Path:
         path = self.cache_dir / "models" / f"reader-{self.card.model_sha256[:16]}.bin"
-        if path.exists() and _file_sha256(path) == self.card.model_sha256:
+        if path.exists() and sha256_file(path) == self.card.model_sha256:
             return path
         tensors = _model_files(self.model_dir).joinpath(self.card.tensors_file).read_bytes()
         data = assemble(self.card, tensors, base_model_path().read_bytes())
@@ -208,14 +209,6 @@ class Reader:
 
     def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(question, sentences)))
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @lru_cache(maxsize=8)
