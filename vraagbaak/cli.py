@@ -327,9 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sentence-vectors",
-        choices=["passage", "separate"],
-        help="at ingest, embed every sentence on its own (separate, default) or take its "
-        "vector from its passage's forward pass (passage: 2.6x less encoder work with e5)",
+        choices=["passage", "separate", "bare"],
+        help="at ingest, embed every sentence on its own with its document's title "
+        "(separate, default), on its own without the title (bare), or take its vector from "
+        "its passage's forward pass (passage: 2.6x less encoder work with e5)",
     )
     p.add_argument(
         "--backend",

@@ -29,7 +29,7 @@ from .errors import InputError
 
 DEFAULT_ENCODER = "e5"
 BACKENDS = ("local", "milvus")
-SENTENCE_VECTORS = ("passage", "separate")
+SENTENCE_VECTORS = ("passage", "separate", "bare")
 MAX_THREADS = 256
 MAX_BATCH = 1024
 
@@ -282,7 +282,8 @@ class Settings(_With):
             ``passage`` (the mean of the sentence's tokens in its passage's forward pass:
             each passage is read once, 2.6 times less encoder work, at a measured cost in
             quality). ``passage`` needs an encoder that gives token states (``e5``); others
-            always use ``separate``. See README, "Ingest speed".
+            always use ``separate``. ``bare``: like ``separate``, but each sentence without
+            its document's title (less encoder work). See README, "Ingest speed".
     """
 
     index_dir: Path = field(default_factory=default_index_dir)

@@ -10,7 +10,11 @@ paragraph (``<title>\\n\\n<paragraph>``). Their questions are asked
 - and SQuAD 2.0's unanswerable questions of the whole index (negative: on topic, the text
   does not say it).
 
-The evidence is the reader's logit for the answer it picked and the dense similarities
+The answer is chosen among the candidates the reader read by its logit plus a weight times
+the cheap score (``vraagbaak.qa.answer.choice_score``); the weight is the one that picks the
+sentence holding the answer most often for the questions asked of the whole index (a grid,
+two-fold cross-validated over articles, then fitted on all). The evidence is the reader's
+logit for the answer so chosen and the dense similarities
 (language-neutral; the lexical features of a Dutch analyser mean little on English text).
 A class-balanced logistic regression (``bench/calibrate_abstention.fit_logistic``) gives the
 probability; vraagbaak abstains below the threshold. Figures are two-fold cross-validated
@@ -32,7 +36,7 @@ import numpy as np
 
 from vraagbaak import AnswerSettings, Settings, Vraagbaak
 from vraagbaak.qa.abstain import evidence as retrieval_evidence
-from vraagbaak.qa.answer import candidates, read
+from vraagbaak.qa.answer import candidates, choice_score, read
 from vraagbaak.qa.search import rank
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +44,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from calibrate_abstention import fit_logistic, hash_fold  # noqa: E402
 
 CARD = ROOT / "vraagbaak" / "data" / "reader" / "reader.json"
+WEIGHT_GRID = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0)
 USE = ("reader_logit", "top_passage_dense", "top_sentence_dense", "answer_dense")
 WEIGHTS = {"heldout+": 1.0, "heldout-same-article": 1.0, "heldout-other-articles": 0.5,
            "heldout-on-corpus": 0.5, "heldout-unanswerable": 0.5}
 
 
-def write_docs(groups: list[dict], dest: Path) -> list[tuple[str, str, str, bool]]:
-    """One document per held-out SQuAD paragraph; (question, article, source, answerable)."""
+def write_docs(groups: list[dict], dest: Path) -> list[tuple[str, str, str, str | None]]:
+    """One document per held-out SQuAD paragraph; (question, article, source, the sentence
+    holding the answer or None when the question is unanswerable)."""
     dest.mkdir(parents=True, exist_ok=True)
     paras: dict[tuple[str, str], str] = {}
     out = []
@@ -58,12 +64,31 @@ def write_docs(groups: list[dict], dest: Path) -> list[tuple[str, str, str, bool
             name = f"{''.join(c if c.isalnum() else '_' for c in art)}_{len(paras):04d}.txt"
             (dest / name).write_text(f"{art.replace('_', ' ')}\n\n{text}", "utf-8")
             paras[key] = f"{dest.name}/{name}"
-        out.append((g["q"], g["article"], paras[key], any(g["labels"])))
+        gold = next((s for s, y in zip(g["sents"], g["labels"], strict=True) if y), None)
+        out.append((g["q"], g["article"], paras[key], gold))
     return out
 
 
-def evidence(vb: Vraagbaak, q: str, sources: list[str] | None = None) -> dict[str, float]:
-    """The evidence of the pipeline's steps for ``q``, with the reader's logit."""
+def _norm(text: str) -> str:
+    return " ".join("".join(c.lower() if c.isalnum() else " " for c in text).split())
+
+
+def is_gold(source: str, text: str, gold_source: str, gold: str | None) -> bool:
+    """Whether a candidate sentence is the one holding the answer (vraagbaak's splitter may
+    cut a sentence differently from SQuAD's, so either may contain the other)."""
+    if gold is None or source != gold_source:
+        return False
+    a, b = _norm(text), _norm(gold)
+    return bool(a) and (a in b or b in a)
+
+
+Cand = tuple[float, float, dict[str, float], bool]  # cheap score, logit, evidence, gold
+
+
+def readings(vb: Vraagbaak, q: str, sources: list[str] | None = None,
+             gold: tuple[str, str | None] = ("", None)) -> list[Cand]:
+    """Every candidate the reader reads for ``q``: its cheap score, the reader's logit,
+    the evidence were it the answer, and whether it holds the answer."""
     pipe = vb.pipeline()
     ix, cfg = pipe.index, vb.settings.answering
     question = pipe.question(q)
@@ -72,11 +97,37 @@ def evidence(vb: Vraagbaak, q: str, sources: list[str] | None = None) -> dict[st
     cands = candidates(ix, question, pool, scores, cfg)
     reader = vb.reader
     assert reader is not None, "no reading model in vraagbaak/data/reader"
-    readings = read(reader, ix, question, cands, cfg.read) if cands else []
-    best = readings[0].candidate if readings else None
-    ev = retrieval_evidence(ix, question, scores, best).to_dict()
-    ev["reader_logit"] = readings[0].logit if readings else -10.0
-    return ev
+    out = []
+    for r in read(reader, ix, question, cands, cfg.read) if cands else []:
+        c = r.candidate
+        ev = retrieval_evidence(ix, question, scores, c).to_dict()
+        ev["reader_logit"] = r.logit
+        chunk = ix.chunks[c.chunk_id]
+        text = chunk.text[c.start - chunk.start : c.end - chunk.start]
+        out.append((c.score, r.logit, ev, is_gold(chunk.source, text, *gold)))
+    return out
+
+
+def chosen(cands: list[Cand], weight: float) -> Cand | None:
+    """The candidate the pipeline answers with at this weight of the cheap score."""
+    return max(cands, key=lambda c: choice_score(c[1], c[0], weight)) if cands else None
+
+
+def no_answer(vb: Vraagbaak, q: str, sources: list[str] | None) -> dict[str, float]:
+    """The evidence when there is no candidate at all."""
+    pipe = vb.pipeline()
+    question = pipe.question(q)
+    ev = retrieval_evidence(pipe.index, question, pipe.scores(question, sources), None)
+    return {**ev.to_dict(), "reader_logit": -10.0}
+
+
+def fit_weight(rows: list[tuple[list[Cand], str]]) -> tuple[float, dict[float, float]]:
+    """The cheap score's weight that picks the answering candidate most often, over
+    questions whose answer is among the candidates; and the hit rate of every weight."""
+    useful = [(c, art) for c, art in rows if any(x[3] for x in c)]
+    hits = {w: float(np.mean([chosen(c, w)[3] for c, _ in useful]))  # type: ignore[index]
+            for w in WEIGHT_GRID}
+    return max(WEIGHT_GRID, key=lambda w: (hits[w], -w)), hits
 
 
 def main() -> int:
@@ -102,22 +153,49 @@ def main() -> int:
         if src not in by_article[art]:
             by_article[art].append(src)
     rng = random.Random(13)
-    pos = rng.sample([x for x in qs if x[3]], min(a.limit, sum(x[3] for x in qs)))
-    neg = rng.sample([x for x in qs if not x[3]], min(a.limit // 2, sum(not x[3] for x in qs)))
-    rows: list[tuple[dict[str, float], int, str, str]] = []
-    for i, (q, art, src, _) in enumerate(pos):
-        rows.append((evidence(vb, q), 1, "heldout+", art))
+    pos = rng.sample([x for x in qs if x[3]], min(a.limit, sum(x[3] is not None for x in qs)))
+    neg = rng.sample([x for x in qs if x[3] is None],
+                     min(a.limit // 2, sum(x[3] is None for x in qs)))
+    asked: list[tuple[list[Cand], str, str, dict[str, float]]] = []  # cands, group, article
+
+    def ask(v: Vraagbaak, q: str, grp: str, art: str, sources: list[str] | None = None,
+            gold: tuple[str, str | None] = ("", None)) -> None:
+        cands = readings(v, q, sources, gold)
+        asked.append((cands, grp, art, {} if cands else no_answer(v, q, sources)))
+
+    for i, (q, art, src, gold) in enumerate(pos):
+        ask(vb, q, "heldout+", art, None, (src, gold))
         siblings = [s for s in by_article[art] if s != src]
         if siblings:
-            rows.append((evidence(vb, q, siblings), 0, "heldout-same-article", art))
+            ask(vb, q, "heldout-same-article", art, siblings)
         others = [s for a2, ss in by_article.items() if a2 != art for s in ss]
-        rows.append((evidence(vb, q, others), 0, "heldout-other-articles", art))
+        ask(vb, q, "heldout-other-articles", art, others)
         if i % 2 == 0:
-            rows.append((evidence(corpus, q), 0, "heldout-on-corpus", art))
+            ask(corpus, q, "heldout-on-corpus", art)
         if i % 50 == 0:
             print(f"{i}/{len(pos)} {time.perf_counter() - t0:.0f} s", flush=True)
     for q, art, _src, _ in neg:
-        rows.append((evidence(vb, q), 0, "heldout-unanswerable", art))
+        ask(vb, q, "heldout-unanswerable", art)
+
+    # the weight of the cheap score in the choice, on the questions asked of the whole index
+    answerable = [(c, art) for c, g, art, _ in asked if g == "heldout+"]
+    weight, by_weight = fit_weight(answerable)
+    in_reach = [(c, art) for c, art in answerable if any(x[3] for x in c)]
+    print(f"answer among the candidates read: {len(in_reach)}/{len(answerable)}")
+    for w_ in WEIGHT_GRID:
+        print(f"  cheap weight {w_:5.1f}: answering candidate chosen {by_weight[w_]:.3f}")
+    cv_hits = []
+    for f in (0, 1):
+        w_f, _ = fit_weight([x for x in answerable if hash_fold(x[1]) == f])
+        test = [c for c, art in in_reach if hash_fold(art) == 1 - f]
+        cv_hits += [chosen(c, w_f)[3] for c in test]  # type: ignore[index]
+        print(f"  fold {f}: weight {w_f}")
+    print(f"chosen weight {weight}; 2-fold CV hit rate {np.mean(cv_hits):.3f} "
+          f"(reader alone {by_weight[0.0]:.3f})")
+    rows: list[tuple[dict[str, float], int, str, str]] = []
+    for cands, grp, art, empty in asked:
+        best = chosen(cands, weight)
+        rows.append((best[2] if best is not None else empty, int(grp == "heldout+"), grp, art))
     x = np.array([[r[0][n] for n in USE] for r in rows])
     y = np.array([r[1] for r in rows], dtype=np.float64)
     grp = [r[2] for r in rows]
@@ -137,6 +215,8 @@ def main() -> int:
             correct[g] = round(acc, 3)
             print(f"  {g:26s} n={int(m.sum()):4d} correct at 0.5 (2-fold CV): {acc:.3f}")
     cal = {"features": list(USE), "coef": [round(float(c), 6) for c in coef],
+           "cheap_weight": weight, "cheap_weight_hits": {str(k): round(v, 4)
+                                                         for k, v in by_weight.items()},
            "intercept": round(float(intercept), 6), "threshold": 0.5,
            "fitted_on": {g: int(sum(1 for gg in grp if gg == g)) for g in WEIGHTS},
            "weights": WEIGHTS, "correct_at_threshold_cv": correct,

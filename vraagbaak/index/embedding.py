@@ -50,8 +50,11 @@ class PartsEncoder(Protocol):
 def sentence_mode(encoder: Encoder, wanted: str) -> str:
     """How an ingest with ``encoder`` makes sentence vectors when ``wanted`` (a
     :data:`~vraagbaak.settings.SENTENCE_VECTORS` value): ``passage`` (from the passage's
-    pass) only where the encoder gives its parts' vectors, else ``separate``."""
-    return "passage" if wanted == "passage" and isinstance(encoder, PartsEncoder) else "separate"
+    pass) only where the encoder gives its parts' vectors, else ``separate``; ``bare``
+    and ``separate`` as asked."""
+    if wanted == "passage":
+        return "passage" if isinstance(encoder, PartsEncoder) else "separate"
+    return wanted
 
 
 def passage_parts(chunk: Chunk, passage_text: str) -> tuple[str, list[str]]:

@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from ..settings import SENTENCE_VECTORS
+
 SELF_KEY = "manifest_sha256"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -108,8 +110,8 @@ def check(m: dict[str, Any]) -> str | None:
         return "encoder id or spec is not text"
     if not _is_int(enc.get("dim")) or enc["dim"] <= 0:
         return "encoder dim is not a positive number"
-    if enc.get("sentences", "separate") not in ("passage", "separate"):
-        return "encoder sentences is neither 'passage' nor 'separate'"
+    if enc.get("sentences", "separate") not in SENTENCE_VECTORS:
+        return f"encoder sentences is not one of {', '.join(SENTENCE_VECTORS)}"
     for key in ("chunking", "analysis", "versions", "counts", "checksums"):
         if not isinstance(m.get(key), dict):
             return f"{key} is not an object"

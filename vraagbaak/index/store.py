@@ -56,6 +56,11 @@ def sentence_input(chunk: Chunk, start: int, end: int) -> str:
     return f"{chunk.title}\n{chunk.text[start - chunk.start : end - chunk.start]}"
 
 
+def bare_sentence_input(chunk: Chunk, start: int, end: int) -> str:
+    """The text a sentence is embedded as with ``sentence_vectors="bare"``: itself."""
+    return chunk.text[start - chunk.start : end - chunk.start]
+
+
 def passage_input(chunk: Chunk) -> str:
     """The text a passage is embedded (and lexically indexed) as: its document title and
     section give context that the passage itself may not repeat."""
@@ -245,7 +250,9 @@ def build_generation(
     try:
         report.encoded, report.reused = embed_chunks(
             encoder, chunks, passage_texts, passage_out=pfile, sentence_out=sfile,
-            cache=cache, sentence_text=sentence_input, in_passage=mode == "passage",
+            cache=cache,
+            sentence_text=bare_sentence_input if mode == "bare" else sentence_input,
+            in_passage=mode == "passage",
             previous=previous,
             fallback=previous_vectors(previous, encoder.id),
             progress=(lambda d, t: progress("embedding", d, t)) if progress else None,

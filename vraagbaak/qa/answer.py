@@ -86,20 +86,39 @@ def candidate_text(index: Index, cand: Candidate) -> str:
 
 @dataclass(frozen=True)
 class Reading:
-    """A candidate and the reading model's logit for it (higher: more likely the answer)."""
+    """A candidate, the reading model's logit for it (higher: more likely the answer), and
+    the score it is chosen by: the logit plus ``cheap_weight`` times the cheap score."""
 
     candidate: Candidate
     logit: float
+    score: float
+
+
+def choice_score(logit: float, cheap: float, cheap_weight: float) -> float:
+    """How the answer is chosen among the candidates the reader read: its logit plus
+    ``cheap_weight`` times the cheap score (similarity, shared words, passage rank). The
+    weight is fitted with the reader's calibration on held-out training data
+    (``training/reader/calibrate.py``); 0 lets the reader alone decide."""
+    return logit + cheap_weight * cheap
 
 
 def read(
-    reader: Reader, index: Index, question: Question, cands: list[Candidate], n: int
+    reader: Reader,
+    index: Index,
+    question: Question,
+    cands: list[Candidate],
+    n: int,
+    cheap_weight: float = 0.0,
 ) -> list[Reading]:
-    """The reader's verdict on the ``n`` best candidates (by the cheap score), best first."""
+    """The reader's verdict on the ``n`` best candidates (by the cheap score), best first
+    by :func:`choice_score`."""
     top = cands[:n]
     logits = reader.logits(question.text, [candidate_text(index, c) for c in top])
-    out = [Reading(c, float(z)) for c, z in zip(top, logits, strict=True)]
-    out.sort(key=lambda r: -r.logit)
+    out = [
+        Reading(c, float(z), choice_score(float(z), c.score, cheap_weight))
+        for c, z in zip(top, logits, strict=True)
+    ]
+    out.sort(key=lambda r: -r.score)
     return out
 
 

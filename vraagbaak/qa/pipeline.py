@@ -184,9 +184,10 @@ class Pipeline:
         """Steps 6 and 7: choose the answer candidate (by the reader, when there is one)
         and say how sure that it answers."""
         if reader is not None and cands:
-            best = read(reader, self.index, q, cands, self.settings.answering.read)[0]
-            ev = abstain.evidence(self.index, q, scores, best.candidate)
             cal = reader.card.calibration
+            weight = float(cal.get("cheap_weight", 0.0))
+            best = read(reader, self.index, q, cands, self.settings.answering.read, weight)[0]
+            ev = abstain.evidence(self.index, q, scores, best.candidate)
             return Judgement(
                 best=best.candidate,
                 confidence=abstain.reader_confidence(ev, best.logit, cal),
