@@ -14,7 +14,7 @@ from typing import Any
 
 from .api import Vraagbaak
 from .errors import InputError, VraagbaakError
-from .settings import Settings
+from .settings import SENTENCE_VECTORS, Settings
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sentence-vectors",
-        choices=["passage", "separate", "bare"],
+        choices=list(SENTENCE_VECTORS),
         help="at ingest, embed every sentence on its own with its document's title in front "
         "(separate, default), on its own without it (bare: less work), or take its vector "
         "from its passage's forward pass (passage: least work, measured worse)",

@@ -86,9 +86,10 @@ Cand = tuple[float, float, dict[str, float], bool]  # cheap score, logit, eviden
 
 
 def readings(vb: Vraagbaak, q: str, sources: list[str] | None = None,
-             gold: tuple[str, str | None] = ("", None)) -> list[Cand]:
+             gold: tuple[str, str | None] = ("", None)) -> tuple[list[Cand], dict[str, float]]:
     """Every candidate the reader reads for ``q``: its cheap score, the reader's logit,
-    the evidence were it the answer, and whether it holds the answer."""
+    the evidence were it the answer, and whether it holds the answer; and the evidence
+    when there is no candidate (used only then)."""
     pipe = vb.pipeline()
     ix, cfg = pipe.index, vb.settings.answering
     question = pipe.question(q)
@@ -105,7 +106,9 @@ def readings(vb: Vraagbaak, q: str, sources: list[str] | None = None,
         chunk = ix.chunks[c.chunk_id]
         text = chunk.text[c.start - chunk.start : c.end - chunk.start]
         out.append((c.score, r.logit, ev, is_gold(chunk.source, text, *gold)))
-    return out
+    none = {} if out else {**retrieval_evidence(ix, question, scores, None).to_dict(),
+                           "reader_logit": -10.0}
+    return out, none
 
 
 def chosen(cands: list[Cand], weight: float) -> Cand | None:
@@ -113,19 +116,11 @@ def chosen(cands: list[Cand], weight: float) -> Cand | None:
     return max(cands, key=lambda c: choice_score(c[1], c[0], weight)) if cands else None
 
 
-def no_answer(vb: Vraagbaak, q: str, sources: list[str] | None) -> dict[str, float]:
-    """The evidence when there is no candidate at all."""
-    pipe = vb.pipeline()
-    question = pipe.question(q)
-    ev = retrieval_evidence(pipe.index, question, pipe.scores(question, sources), None)
-    return {**ev.to_dict(), "reader_logit": -10.0}
-
-
 def fit_weight(rows: list[tuple[list[Cand], str]]) -> tuple[float, dict[float, float]]:
-    """The cheap score's weight that picks the answering candidate most often, over
-    questions whose answer is among the candidates; and the hit rate of every weight."""
-    useful = [(c, art) for c, art in rows if any(x[3] for x in c)]
-    hits = {w: float(np.mean([chosen(c, w)[3] for c, _ in useful]))  # type: ignore[index]
+    """The cheap score's weight that picks the answering candidate most often over
+    ``rows`` (questions whose answer is among the candidates); and every weight's hit
+    rate."""
+    hits = {w: float(np.mean([chosen(c, w)[3] for c, _ in rows]))  # type: ignore[index]
             for w in WEIGHT_GRID}
     return max(WEIGHT_GRID, key=lambda w: (hits[w], -w)), hits
 
@@ -153,15 +148,15 @@ def main() -> int:
         if src not in by_article[art]:
             by_article[art].append(src)
     rng = random.Random(13)
-    pos = rng.sample([x for x in qs if x[3]], min(a.limit, sum(x[3] is not None for x in qs)))
+    pos = rng.sample([x for x in qs if x[3] is not None],
+                     min(a.limit, sum(x[3] is not None for x in qs)))
     neg = rng.sample([x for x in qs if x[3] is None],
                      min(a.limit // 2, sum(x[3] is None for x in qs)))
-    asked: list[tuple[list[Cand], str, str, dict[str, float]]] = []  # cands, group, article
+    asked: list[tuple[list[Cand], dict[str, float], str, str]] = []  # + group, article
 
     def ask(v: Vraagbaak, q: str, grp: str, art: str, sources: list[str] | None = None,
             gold: tuple[str, str | None] = ("", None)) -> None:
-        cands = readings(v, q, sources, gold)
-        asked.append((cands, grp, art, {} if cands else no_answer(v, q, sources)))
+        asked.append((*readings(v, q, sources, gold), grp, art))
 
     for i, (q, art, src, gold) in enumerate(pos):
         ask(vb, q, "heldout+", art, None, (src, gold))
@@ -178,22 +173,22 @@ def main() -> int:
         ask(vb, q, "heldout-unanswerable", art)
 
     # the weight of the cheap score in the choice, on the questions asked of the whole index
-    answerable = [(c, art) for c, g, art, _ in asked if g == "heldout+"]
-    weight, by_weight = fit_weight(answerable)
+    answerable = [(c, art) for c, _, g, art in asked if g == "heldout+"]
     in_reach = [(c, art) for c, art in answerable if any(x[3] for x in c)]
+    weight, by_weight = fit_weight(in_reach)
     print(f"answer among the candidates read: {len(in_reach)}/{len(answerable)}")
     for w_ in WEIGHT_GRID:
         print(f"  cheap weight {w_:5.1f}: answering candidate chosen {by_weight[w_]:.3f}")
     cv_hits = []
     for f in (0, 1):
-        w_f, _ = fit_weight([x for x in answerable if hash_fold(x[1]) == f])
+        w_f, _ = fit_weight([x for x in in_reach if hash_fold(x[1]) == f])
         test = [c for c, art in in_reach if hash_fold(art) == 1 - f]
         cv_hits += [chosen(c, w_f)[3] for c in test]  # type: ignore[index]
         print(f"  fold {f}: weight {w_f}")
     print(f"chosen weight {weight}; 2-fold CV hit rate {np.mean(cv_hits):.3f} "
           f"(reader alone {by_weight[0.0]:.3f})")
     rows: list[tuple[dict[str, float], int, str, str]] = []
-    for cands, grp, art, empty in asked:
+    for cands, empty, grp, art in asked:
         best = chosen(cands, weight)
         rows.append((best[2] if best is not None else empty, int(grp == "heldout+"), grp, art))
     x = np.array([[r[0][n] for n in USE] for r in rows])

@@ -51,14 +51,14 @@ Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as an ingest advances."""
 
 
-def sentence_input(chunk: Chunk, start: int, end: int) -> str:
-    """The text a sentence is embedded as: the document title gives it context."""
-    return f"{chunk.title}\n{chunk.text[start - chunk.start : end - chunk.start]}"
-
-
 def bare_sentence_input(chunk: Chunk, start: int, end: int) -> str:
     """The text a sentence is embedded as with ``sentence_vectors="bare"``: itself."""
     return chunk.text[start - chunk.start : end - chunk.start]
+
+
+def sentence_input(chunk: Chunk, start: int, end: int) -> str:
+    """The text a sentence is embedded as: the document title gives it context."""
+    return f"{chunk.title}\n{bare_sentence_input(chunk, start, end)}"
 
 
 def passage_input(chunk: Chunk) -> str:
