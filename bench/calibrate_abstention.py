@@ -1,38 +1,48 @@
 """Fit the abstention models: when do the sources answer a question?
 
-Positives are questions asked of documents that answer them; negatives are the same kind
-of questions asked of documents that do not. The Dutch model (all features) is fitted on
+Both models are fitted on held-out *training* data only, never on an evaluation set: the
+SQuAD articles that ``training/reader/prepare.py`` holds out (English Wikipedia paragraphs,
+one document each, ``<title>\\n\\n<paragraph>``; the reader never trains on them). Their
+questions are asked
 
-- XQuAD-nl questions on the XQuAD-nl index (positive), and on the same index with the
-  question's own article filtered out (negative: same style, same kind of text, no answer);
-- XQuAD-nl questions on the bundled corpus (negative);
-- at a tenth of the weight, the same questions asked of only the other paragraphs of their
-  own article (negative, the hard case: on topic, but the paragraph with the answer is out).
+- of the whole index (positive: the paragraph with the answer is there);
+- of only the other articles (negative: another subject);
+- of the bundled Dutch corpus (negative: another subject, another language);
+- of only the other paragraphs of their own article (negative, the hard case: on topic,
+  but the paragraph with the answer is out);
+- and SQuAD 2.0's unanswerable questions of the whole index (negative: on topic, the text
+  does not say it).
 
-The cross-lingual model (dense features only) judges questions in another language than
-the sources. It is fitted the same way on ``bench/data/xquad-en.jsonl``: 96 XQuAD-nl
-questions (two per article) translated back into English for this project (the original
-English XQuAD is not available offline here), asked of the Dutch paragraphs.
-
-Held out, reported only: the sample questions (``../shared/eval/questions.jsonl``) and our
-English translations of them (``bench/data/sample-en.jsonl``), on the bundled corpus and,
-as negatives, on the XQuAD-nl index. XQuAD figures are two-fold cross-validated over
-articles.
+The same-language model (all features) judges a question in the language of its sources;
+it is fitted on the English questions over the English paragraphs, and its transfer to
+Dutch is what the evaluation sets measure. The cross-lingual model (dense features only)
+judges a question in another language than the sources; its negatives include the English
+questions over the Dutch corpus.
 
 A logistic regression (class-balanced, fitted by Newton's method) over the evidence that
-:func:`vraagbaak.qa.answer.features` extracts gives a probability; vraagbaak abstains below
-0.5. The fitted coefficients go to ``vraagbaak/data/abstention.json``.
+:func:`vraagbaak.qa.abstain.evidence` extracts gives a probability; vraagbaak abstains
+below 0.5. Figures on the training data are two-fold cross-validated over articles.
+
+Reported only, never fitted on: XQuAD-nl (its questions on their own paragraph, on other
+articles, on the other paragraphs of their article, on the bundled corpus), our English
+translations of 96 XQuAD-nl questions (``bench/data/xquad-en.jsonl``), the sample questions
+(``../shared/eval/questions.jsonl``) and our English translations of them
+(``bench/data/sample-en.jsonl``). Those sets are skipped when they are not beside the
+checkout.
 
 Usage:
+    python -m training.reader.prepare   # once: the held-out split (training/out/groups.jsonl)
     python bench/calibrate_abstention.py [--cache DIR] [--limit N] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -43,24 +53,57 @@ from vraagbaak import Settings, Vraagbaak
 from vraagbaak.qa.abstain import FEATURES, evidence
 from vraagbaak.qa.answer import candidates
 from vraagbaak.qa.search import rank
+from vraagbaak.settings import SENTENCE_VECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 OUT = ROOT / "vraagbaak" / "data" / "abstention.json"
 
 
-DUTCH_WEIGHTS = {
-    "xquad+": 1.0,
-    "xquad-other-articles": 1.0,
-    "xquad-on-corpus": 1.0,
-    # On-topic negatives at a tenth of the weight: more raise on-topic abstention further
-    # but cost answerable questions (at a quarter, one more sample question abstained).
-    "xquad-same-article": 0.1,
+# Weights per group. The on-topic negatives (the other paragraphs of the question's own
+# article, SQuAD 2.0's unanswerable questions) are the hard cases: weighted fully, the
+# model abstains on many answerable questions too. Their weight is scaled by the largest
+# factor of ON_TOPIC_SCALES at which the questions asked of their own paragraph are still
+# answered ANSWERED of the time (two-fold cross-validated on the training groups), so the
+# trade-off is set on training data by a stated rule, never on an evaluation set.
+SAME_LANGUAGE_WEIGHTS = {
+    "heldout+": 1.0,
+    "heldout-other-articles": 0.5,
+    "heldout-on-corpus": 0.5,
+    "heldout-same-article": 1.0,
+    "heldout-unanswerable": 0.5,
+    "faq-nl+": 1.0,
+    "faq-nl-on-corpus": 0.5,
+    "faq-nl-other-sections": 1.0,
 }
-CROSS_WEIGHTS = {"xquad-en+": 1.0, "xquad-en-other-articles": 1.0, "xquad-en-on-corpus": 1.0}
+# The cross-lingual model weighs the dense evidence of the same questions; its language
+# shift (an English question's similarities to Dutch text run lower than a Dutch one's) is
+# measured on the Debian FAQ, whose Dutch and English editions ask the same questions of
+# the same answers: the mean difference between the Dutch and the English question's
+# dense evidence is added to the features before the model (folded into its intercept).
+CROSS_WEIGHTS = SAME_LANGUAGE_WEIGHTS
+PAIRED = (
+    ("faq-nl+", "faq-en+"),
+    ("faq-nl-other-sections", "faq-en-other-sections"),
+    ("faq-nl-on-corpus", "faq-en-on-corpus"),
+)
+POSITIVE = {"same_language": ("heldout+", "faq-nl+"), "cross_lingual": ("heldout+", "faq-nl+")}
+ON_TOPIC = (
+    "heldout-same-article",
+    "heldout-unanswerable",
+    "faq-nl-other-sections",
+    "faq-en-other-sections",
+)
+ON_TOPIC_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02, 0.0)
+ANSWERED = 0.93
+FAQ = Path("/usr/share/doc/debian/FAQ")
+_FAQ_HEAD = re.compile(r"^(\d+(?:\.\d+)*)\.\s+(\S.*)$")
 N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.abstain.Evidence)
+GROUPS = ROOT / "training" / "out" / "groups.jsonl"
 EN_XQUAD = ROOT / "bench" / "data" / "xquad-en.jsonl"
 EN_SAMPLE = ROOT / "bench" / "data" / "sample-en.jsonl"
+XQUAD = SHARED / "data/external/xquad-nl/xquad.nl.json"
+SAMPLE = SHARED / "eval/questions.jsonl"
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -68,8 +111,8 @@ def read_jsonl(path: Path) -> list[dict[str, object]]:
 
 
 def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """Write each paragraph as a document; return (question, article, source) triples and
-    each question id's source."""
+    """Write each paragraph of a SQuAD-format file as a document; return (question,
+    article, source) triples and each question id's source."""
     data = json.loads(path.read_text("utf-8"))["data"]
     dest.mkdir(parents=True, exist_ok=True)
     qs = []
@@ -86,6 +129,66 @@ def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], di
                 qs.append((qa["question"], title, f"{dest.name}/{name}"))
                 source_of[qa["id"]] = f"{dest.name}/{name}"
     return qs, source_of
+
+
+def faq_sections(path: Path) -> dict[str, tuple[str, str, str]]:
+    """The Debian FAQ's sections from its plain-text edition: number -> (heading, answer
+    text with its paragraphs, chapter title)."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        text = fh.read().replace("\u00a0", " ")
+    lines = text.splitlines()
+    found: dict[str, tuple[str, list[str]]] = {}
+    current: list[str] | None = None
+    i = 0
+    while i < len(lines):
+        m = _FAQ_HEAD.match(lines[i])
+        if m:  # a heading starts at the margin (the table of contents is indented)
+            head = [m.group(2)]
+            i += 1
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith("    "):
+                head.append(lines[i].strip())
+                i += 1
+            current = []
+            found[m.group(1)] = (" ".join(head), current)
+            continue
+        if current is not None:
+            current.append(lines[i])
+        i += 1
+    out = {}
+    for num, (heading, body) in found.items():
+        paras = re.split(r"\n\s*\n", "\n".join(body).strip())
+        answer = "\n\n".join(" ".join(p.split()) for p in paras if p.strip())
+        chapter = found.get(num.split(".")[0], ("", []))[0]
+        out[num] = (heading, answer, chapter)
+    return out
+
+
+def debian_faq(dest: Path) -> list[tuple[str, str, str, str]]:
+    """The Dutch Debian FAQ (Debian's ``debian-faq-nl`` package) as one document per
+    answer (``<chapter>\\n\\n<answer>``, the question left out), and its questions in
+    Dutch and in English (``debian-faq``; the two editions share their numbering):
+    (number, Dutch question, English question, source of the answer)."""
+    nl = faq_sections(FAQ / "debian-faq.nl.txt.gz")
+    en = faq_sections(FAQ / "debian-faq.en.txt.gz")
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for num, (q_nl, answer, chapter) in nl.items():
+        if "." not in num or len(answer) < 80:
+            continue
+        name = f"faq_{num.replace('.', '_')}.txt"
+        f = dest / name
+        text = f"{chapter}\n\n{answer}"
+        if not f.exists() or f.read_text("utf-8") != text:
+            f.write_text(text, "utf-8")
+        q_en = en.get(num, ("", "", ""))[0]
+        if q_nl.endswith("?") and q_en.endswith("?"):
+            out.append((num, q_nl, q_en, f"{dest.name}/{name}"))
+    return out
+
+
+def related(a: str, b: str) -> bool:
+    """Whether two FAQ section numbers are the same section or one holds the other."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.ndarray:
@@ -146,25 +249,62 @@ def report(p: np.ndarray, y: np.ndarray, groups: list[str]) -> dict[str, float]:
     return correct
 
 
+def probabilities(model: dict[str, object], x: np.ndarray) -> np.ndarray:
+    coef = np.asarray(model["coef"], dtype=np.float64)
+    cols = [FEATURES.index(str(n)) for n in model["features"]]  # type: ignore[attr-defined]
+    return np.asarray(1 / (1 + np.exp(-(x[:, cols] @ coef + float(model["intercept"])))))  # type: ignore[arg-type]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-calibration"))
-    ap.add_argument("--limit", type=int, default=600, help="XQuAD questions to use (sampled)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/vraagbaak-reader-calibration"),
+        help="where the held-out documents, indexes and embeddings are kept "
+        "(shared with training.reader.calibrate)",
+    )
+    ap.add_argument("--limit", type=int, default=300, help="answerable questions to use")
+    ap.add_argument(
+        "--sentence-vectors",
+        default=Settings().sentence_vectors,
+        choices=SENTENCE_VECTORS,
+        help="how the indexes embed sentences",
+    )
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
     args = ap.parse_args()
+    mode = args.sentence_vectors
+    if not GROUPS.exists():
+        print(f"{GROUPS} is missing: run python -m training.reader.prepare first.")
+        return 1
+    sys.path.insert(0, str(ROOT))
+    from training.reader.calibrate import write_docs
+
     t0 = time.perf_counter()
     cache = args.cache / "emb"
-    corpus = Vraagbaak(Settings(index_dir=args.cache / "corpus", cache_dir=cache))
+    groups_ = [json.loads(line) for line in GROUPS.open(encoding="utf-8")]
+    held = [g for g in groups_ if g["split"] == "heldout" and g["set"].startswith("squad")]
+    qs = write_docs(held, args.cache / "docs")
+    vb = Vraagbaak(
+        Settings(index_dir=args.cache / f"index-{mode}", cache_dir=cache, sentence_vectors=mode)
+    )
+    vb.ingest([args.cache / "docs"])
+    corpus = Vraagbaak(
+        Settings(index_dir=args.cache / f"corpus-{mode}", cache_dir=cache, sentence_vectors=mode)
+    )
     corpus.ingest([ROOT / "corpus"])
-    folder = args.cache / "xquad"
-    xq_qs, source_of = squad_folder(SHARED / "data/external/xquad-nl/xquad.nl.json", folder)
-    xq = Vraagbaak(Settings(index_dir=args.cache / "xquad-index", cache_dir=cache))
-    xq.ingest([folder])
     by_article: dict[str, list[str]] = {}
-    for s in xq.index.sources:
-        by_article.setdefault(s.source.rsplit("_", 1)[0], []).append(s.source)
-    random.seed(13)
-    sample = random.sample(xq_qs, min(args.limit, len(xq_qs)))
+    for _q, art, src, _ in qs:
+        by_article.setdefault(art, [])
+        if src not in by_article[art]:
+            by_article[art].append(src)
+    rng = random.Random(13)
+    pos = rng.sample(
+        [x for x in qs if x[3] is not None], min(args.limit, sum(x[3] is not None for x in qs))
+    )
+    neg = rng.sample(
+        [x for x in qs if x[3] is None], min(args.limit // 2, sum(x[3] is None for x in qs))
+    )
 
     xs, ys, groups, articles = [], [], [], []
 
@@ -174,64 +314,156 @@ def main() -> int:
         groups.append(group)
         articles.append(article)
 
-    def other_articles(art: str) -> list[str]:
-        return [s for a, ss in by_article.items() if a != art for s in ss]
-
-    for q, _title, src in sample:
-        art = src.rsplit("_", 1)[0]
-        add(row(xq, q), 1, "xquad+", art)
-        add(row(xq, q, other_articles(art)), 0, "xquad-other-articles", art)
+    for i, (q, art, src, _gold) in enumerate(pos):
+        add(row(vb, q), 1, "heldout+", art)
         siblings = [s for s in by_article[art] if s != src]
         if siblings:
-            add(row(xq, q, siblings), 0, "xquad-same-article", art)
-    for q, _t, src in sample[:200]:
-        add(row(corpus, q), 0, "xquad-on-corpus", src.rsplit("_", 1)[0])
-    for d in read_jsonl(EN_XQUAD):  # English questions over the Dutch paragraphs
-        q, art = str(d["question"]), source_of[str(d["id"])].rsplit("_", 1)[0]
-        add(row(xq, q), 1, "xquad-en+", art)
-        add(row(xq, q, other_articles(art)), 0, "xquad-en-other-articles", art)
-        add(row(corpus, q), 0, "xquad-en-on-corpus", art)
-    for label, path in (("sample", SHARED / "eval/questions.jsonl"), ("sample-en", EN_SAMPLE)):
-        for d in read_jsonl(path):
-            q = str(d["question"])
-            add(row(corpus, q), int(bool(d["answerable"])),
-                label + ("+" if d["answerable"] else "-"), "")
-            add(row(xq, q), 0, f"{label}-on-xquad", "")
+            add(row(vb, q, siblings), 0, "heldout-same-article", art)
+        others = [s for a2, ss in by_article.items() if a2 != art for s in ss]
+        add(row(vb, q, others), 0, "heldout-other-articles", art)
+        if i % 2 == 0:
+            add(row(corpus, q), 0, "heldout-on-corpus", art)
+    for q, art, _src, _ in neg:
+        add(row(vb, q), 0, "heldout-unanswerable", art)
+    if not (FAQ / "debian-faq.nl.txt.gz").exists():
+        print("The Debian FAQ is missing: apt install debian-faq debian-faq-nl")
+        return 1
+    faq_qs = debian_faq(args.cache / "faq")
+    faq = Vraagbaak(
+        Settings(index_dir=args.cache / f"faq-{mode}", cache_dir=cache, sentence_vectors=mode)
+    )
+    faq.ingest([args.cache / "faq"])
+    faq_sources = [s.source for s in faq.index.sources]
+    for num, q_nl, q_en, _src in faq_qs:
+        chapter = "faq-" + num.split(".")[0]
+        others = [
+            s for s in faq_sources if not related(s.split("faq_", 1)[1][:-4].replace("_", "."), num)
+        ]
+        for lang, q in (("nl", q_nl), ("en", q_en)):
+            add(row(faq, q), 1, f"faq-{lang}+", chapter)
+            add(row(faq, q, others), 0, f"faq-{lang}-other-sections", chapter)
+            add(row(corpus, q), 0, f"faq-{lang}-on-corpus", chapter)
+    n_train = len(ys)
+    print(f"{n_train} training examples in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    # Reported only: the evaluation sets, when they are beside the checkout.
+    if XQUAD.exists():
+        folder = args.cache / "xquad"
+        xq_qs, source_of = squad_folder(XQUAD, folder)
+        xq = Vraagbaak(
+            Settings(index_dir=args.cache / f"xquad-{mode}", cache_dir=cache, sentence_vectors=mode)
+        )
+        xq.ingest([folder])
+        xq_articles: dict[str, list[str]] = {}
+        for s in xq.index.sources:
+            xq_articles.setdefault(s.source.rsplit("_", 1)[0], []).append(s.source)
+        random.seed(13)
+        for j, (q, _title, src) in enumerate(random.sample(xq_qs, min(300, len(xq_qs)))):
+            art = src.rsplit("_", 1)[0]
+            add(row(xq, q), 1, "xquad+", "")
+            add(
+                row(xq, q, [s for a2, ss in xq_articles.items() if a2 != art for s in ss]),
+                0,
+                "xquad-other-articles",
+                "",
+            )
+            siblings = [s for s in xq_articles[art] if s != src]
+            if siblings:
+                add(row(xq, q, siblings), 0, "xquad-same-article", "")
+            if j % 3 == 0:
+                add(row(corpus, q), 0, "xquad-on-corpus", "")
+        for d in read_jsonl(EN_XQUAD):  # English questions over the Dutch paragraphs
+            q, src = str(d["question"]), source_of[str(d["id"])]
+            art = src.rsplit("_", 1)[0]
+            add(row(xq, q), 1, "en:xquad+", "")
+            add(
+                row(xq, q, [s for a2, ss in xq_articles.items() if a2 != art for s in ss]),
+                0,
+                "en:xquad-other-articles",
+                "",
+            )
+            add(row(corpus, q), 0, "en:xquad-on-corpus", "")
+    if SAMPLE.exists():
+        for label, path in (("sample", SAMPLE), ("en:sample", EN_SAMPLE)):
+            for d in read_jsonl(path):
+                q = str(d["question"])
+                add(
+                    row(corpus, q),
+                    int(bool(d["answerable"])),
+                    label + ("+" if d["answerable"] else "-"),
+                    "",
+                )
     x, y = np.array(xs), np.array(ys, dtype=np.float64)
     fold = np.array([hash_fold(a) if a else -1 for a in articles])
+    train_rows = np.arange(len(y)) < n_train
     print(f"{len(y)} examples in {time.perf_counter() - t0:.0f} s")
+    np.savez(args.cache / f"rows-{mode}.npz", x=x, y=y, groups=np.array(groups), fold=fold)
 
-    # Each model is fitted on its XQuAD-derived groups only; the sample questions (Dutch,
-    # and our English translations of them) are never fitted on. The XQuAD figures come
-    # from two-fold cross-validation over articles (fit on half of the articles, judge the
-    # other half), so none is judged by a model that saw its article.
     fitted = {}
     for name, cols, weights in (
-        ("dutch", slice(None), DUTCH_WEIGHTS),
+        ("same_language", slice(None), SAME_LANGUAGE_WEIGHTS),
         ("cross_lingual", slice(0, N_DENSE), CROSS_WEIGHTS),
     ):
+        cv: dict[float, np.ndarray] = {}
+        for scale in ON_TOPIC_SCALES:
+            scaled = {g: wt * (scale if g in ON_TOPIC else 1.0) for g, wt in weights.items()}
+            w = np.array([scaled.get(g, 0.0) for g in groups])
+            train = train_rows & (w > 0)
+            cv[scale] = np.zeros(len(y))
+            for f in (0, 1):  # training groups: judged by the model fitted on the other fold
+                t_f = train & (fold == f)
+                c_f, i_f = fit_logistic(x[t_f][:, cols], y[t_f], weights=w[t_f])
+                h = train_rows & (fold == 1 - f)
+                cv[scale][h] = 1 / (1 + np.exp(-(x[h][:, cols] @ c_f + i_f)))
+        pos_rows = np.array([g in POSITIVE[name] for g in groups])
+        on_rows = np.array([g in ON_TOPIC for g in groups])
+        print(f"{name} model: on-topic weight scale -> answered / on-topic abstained (CV)")
+        for scale in ON_TOPIC_SCALES:
+            print(
+                f"  {scale:5.2f}: {(cv[scale][pos_rows] >= 0.5).mean():.3f} / "
+                f"{(cv[scale][on_rows] < 0.5).mean():.3f}"
+            )
+        scale = next(
+            (sc for sc in ON_TOPIC_SCALES if (cv[sc][pos_rows] >= 0.5).mean() >= ANSWERED),
+            ON_TOPIC_SCALES[-1],
+        )
+        weights = {g: wt * (scale if g in ON_TOPIC else 1.0) for g, wt in weights.items()}
         w = np.array([weights.get(g, 0.0) for g in groups])
-        train = w > 0
+        train = train_rows & (w > 0)
         coef, intercept = fit_logistic(x[train][:, cols], y[train], weights=w[train])
-        p = 1 / (1 + np.exp(-(x[:, cols] @ coef + intercept)))
-        for f in (0, 1):
-            m = train & (fold == f)
-            c_f, i_f = fit_logistic(x[m][:, cols], y[m], weights=w[m])
-            held = fold == 1 - f
-            p[held] = 1 / (1 + np.exp(-(x[held][:, cols] @ c_f + i_f)))
-        print(f"{name} model, fitted on {', '.join(weights)}:")
-        fitted[name] = {
+        m = {
             "features": list(FEATURES[cols]),
             "coef": [round(float(c), 6) for c in coef],
             "intercept": round(float(intercept), 6),
-            "fitted_on": {
-                g: {"examples": int(sum(1 for gg in groups if gg == g)), "weight": wt}
-                for g, wt in weights.items()
-            },
-            "correct_at_threshold": report(p, y, groups),
+            "on_topic_scale": scale,
         }
+        p = probabilities(m, x)
+        p[train_rows] = cv[scale][train_rows]
+        english = np.array([g.startswith(("en:", "faq-en")) for g in groups])
+        if name == "cross_lingual":
+            shift = np.mean(
+                [
+                    x[np.array(groups) == nl_g][:, cols] - x[np.array(groups) == en_g][:, cols]
+                    for nl_g, en_g in PAIRED
+                ],
+                axis=(0, 1),
+            )
+            m["intercept"] = round(float(intercept + coef @ shift), 6)
+            m["language_shift"] = [round(float(v), 5) for v in shift]
+            print(f"language shift of the dense evidence (Debian FAQ, nl - en): {shift.round(4)}")
+            p[english] = probabilities(m, x[english])
+        judged = train_rows | (english if name == "cross_lingual" else ~english)
+        print(f"{name} model, fitted on {', '.join(weights)} (training groups: 2-fold CV):")
+        m["fitted_on"] = {
+            g: {"examples": int(sum(1 for gg in groups if gg == g)), "weight": wt}
+            for g, wt in weights.items()
+        }
+        m["correct_at_threshold"] = report(
+            p[judged], y[judged], [g for g, j in zip(groups, judged, strict=True) if j]
+        )
+        fitted[name] = m
     model = {
-        **fitted["dutch"],
+        **fitted["same_language"],
         "threshold": 0.5,
         "cross_lingual": fitted["cross_lingual"],
         "created": time.strftime("%Y-%m-%d"),

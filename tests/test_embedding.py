@@ -177,11 +177,11 @@ def test_slices_bound_the_work_in_flight(tmp_path: Path, monkeypatch: pytest.Mon
     assert digest[0] == digest[1]
 
 
-def test_separate_sentences_are_the_default_and_recorded(tmp_path: Path) -> None:
-    """By default every sentence is embedded on its own with its title, even by an encoder
-    that could give it from its passage's pass; the manifest says which way they were
-    made, and an index made another way lends none of its sentence vectors."""
-    assert Settings().sentence_vectors == "separate"
+def test_sentences_on_their_own_are_the_default_and_recorded(tmp_path: Path) -> None:
+    """By default every sentence is embedded on its own (without its title: ``bare``),
+    even by an encoder that could give it from its passage's pass; the manifest says which
+    way they were made, and an index made another way lends none of its sentence vectors."""
+    assert Settings().sentence_vectors == "bare"
     s = _settings(tmp_path).with_(sentence_vectors="separate")
     vb = Vraagbaak(s)
     enc = vb.encoder

@@ -328,9 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sentence-vectors",
         choices=list(SENTENCE_VECTORS),
-        help="at ingest, embed every sentence on its own with its document's title in front "
-        "(separate, default), on its own without it (bare: less work), or take its vector "
-        "from its passage's forward pass (passage: least work, measured worse)",
+        help="at ingest, embed every sentence on its own (bare, default), on its own with its "
+        "document's title in front (separate: more work, measured no better), or take its "
+        "vector from its passage's forward pass (passage: least work, measured worse)",
     )
     p.add_argument(
         "--backend",

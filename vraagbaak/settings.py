@@ -277,14 +277,13 @@ class Settings(_With):
             On a machine busy with other work, 1 can be faster (README, "Ingest speed").
         encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
             encoder's default (8 for ``e5``, chosen by measurement).
-        sentence_vectors: how sentences get their vectors at ingest: ``separate`` (each
-            sentence embedded on its own with its document's title in front; the
-            default), ``bare`` (without the title: 17% less encoder work, better Dutch
-            answers, but an English off-topic question answered; README) or
+        sentence_vectors: how sentences get their vectors at ingest: ``bare`` (each
+            sentence embedded on its own; the default), ``separate`` (the same with its
+            document's title in front: more encoder work, measured no better) or
             ``passage`` (the mean of the sentence's tokens in its passage's forward pass:
             each passage is read once, 2.6 times less encoder work, at a measured cost in
             quality). ``passage`` needs an encoder that gives token states (``e5``); others
-            always use ``separate``. See README, "Ingest speed".
+            always use ``bare``. See README, "Ingest speed".
     """
 
     index_dir: Path = field(default_factory=default_index_dir)
@@ -303,7 +302,7 @@ class Settings(_With):
     milvus_token: str | None = field(default=None, repr=False)
     encoder_threads: int = 0
     encoder_batch: int = 0
-    sentence_vectors: str = "separate"
+    sentence_vectors: str = "bare"
 
     def __post_init__(self) -> None:
         for name, top in (("encoder_threads", MAX_THREADS), ("encoder_batch", MAX_BATCH)):

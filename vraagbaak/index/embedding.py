@@ -1,9 +1,9 @@
 """The vectors of an ingest: every passage's, and every sentence's.
 
-By default (``Settings.sentence_vectors = "separate"``) every passage is embedded with its
-title and section, and every sentence on its own with its document's title. ``"bare"``
-leaves the title out (17% less encoder work, better Dutch answers, but the English
-abstention model then answered an off-topic question; README, "Ingest speed").
+By default (``Settings.sentence_vectors = "bare"``) every passage is embedded with its
+title and section, and every sentence on its own, without its document's title (measured
+as good or better than with it on both question sets, and 24% less encoder work; README,
+"Ingest speed"). ``"separate"`` puts the title in front of every sentence, as before.
 
 With ``"passage"`` and an encoder that exposes its tokens' states (the default ``e5``,
 see :class:`~vraagbaak.index.onnx_e5.OnnxE5Encoder`), each passage is encoded once: its
@@ -52,10 +52,10 @@ class PartsEncoder(Protocol):
 def sentence_mode(encoder: Encoder, wanted: str) -> str:
     """How an ingest with ``encoder`` makes sentence vectors when ``wanted`` (a
     :data:`~vraagbaak.settings.SENTENCE_VECTORS` value): ``passage`` (from the passage's
-    pass) only where the encoder gives its parts' vectors, else ``separate`` (the
-    default); ``bare`` and ``separate`` as asked."""
+    pass) only where the encoder gives its parts' vectors, else ``bare`` (the default);
+    ``bare`` and ``separate`` as asked."""
     if wanted == "passage":
-        return "passage" if isinstance(encoder, PartsEncoder) else "separate"
+        return "passage" if isinstance(encoder, PartsEncoder) else "bare"
     return wanted
 
 

@@ -209,7 +209,7 @@ def build_generation(
     progress: Progress | None = None,
     indexed_at: dict[str, str] | None = None,
     previous: Index | None = None,
-    sentence_vectors: str = "separate",
+    sentence_vectors: str = "bare",
 ) -> None:
     """Write a complete index generation into the empty folder ``gen``.
 

@@ -2,9 +2,10 @@
 
 A small logistic model turns the retrieval evidence (:class:`Evidence`, a named type; see
 :func:`evidence`) into a confidence between 0 and 1. Its coefficients are fitted by
-``bench/calibrate_abstention.py`` on questions whose answer is known to be in the index
-(positives) and the same questions asked of documents without the answer: unrelated ones,
-and other paragraphs on the same subject (negatives); they are stored in
+``bench/calibrate_abstention.py`` on training data only, never on an evaluation set:
+held-out SQuAD articles (English) and the Dutch Debian FAQ, their questions asked of
+indexes that hold the answer (positives) and of ones that do not: unrelated documents, and
+other paragraphs or sections on the same subject (negatives). They are stored in
 ``vraagbaak/data/abstention.json``. vraagbaak abstains when the confidence is below the
 threshold (default 0.5; change it with ``--min-confidence`` or
 ``Settings.abstain_threshold``).
@@ -12,8 +13,8 @@ threshold (default 0.5; change it with ``--min-confidence`` or
 A question in another language than the sources (English over Dutch text) shares few
 words with them, so its lexical evidence says nothing about whether they answer it, and
 its similarities to the text run lower than a Dutch question's. Such questions are judged
-by a second model on the dense (meaning) features only, fitted on English questions asked
-of Dutch text.
+by a second model on the dense (meaning) features only, shifted by the difference that the
+Debian FAQ's Dutch and English editions show between a Dutch and an English question.
 
 Each model in ``abstention.json`` names the evidence it weighs (``features``); the names
 are checked against :class:`Evidence` when the file is loaded, and the confidence is
