@@ -8,8 +8,8 @@ For a fixed random sample of XQuAD-nl questions, ``Vraagbaak.ask`` is run three 
 - on only the other articles (should abstain).
 
 It prints the share handled right in each group, with the reader and without it
-(``hybrid``, the default: the cheap sentence scorer and the older abstention model, which an
-earlier version fitted on XQuAD-nl, so its figures here are not held out).
+(``hybrid``, the default: the cheap sentence scorer and the abstention model of
+``bench/calibrate_abstention.py``, fitted on training data only).
 
     python bench/abstention_xquad.py [--limit 300] [--json OUT]
 """

@@ -754,14 +754,19 @@ def test_cache_rejects_non_finite_and_non_unit_vectors(tmp_path: Path) -> None:
     assert cache.get_many(["old"], dim=4) == {}
 
 
+@pytest.mark.parametrize("mode", ["bare", "separate"])
 @pytest.mark.parametrize("damage", ["missing", "garbage"])
-def test_add_without_cache_carries_vectors_over(damage: str, docs: Path, tmp_path: Path) -> None:
+def test_add_without_cache_carries_vectors_over(
+    damage: str, mode: str, docs: Path, tmp_path: Path
+) -> None:
     """Case 5: with the cache gone or broken, ``ingest --add`` embeds only the new file;
-    the unchanged sources' vectors come from the previous generation."""
+    the unchanged sources' vectors come from the previous generation (its sentences
+    looked up as they were embedded, with or without their title)."""
     import numpy as np
 
     cache = tmp_path / "cache"
-    settings = Settings(index_dir=tmp_path / "ix", cache_dir=cache, encoder="fake:64")
+    settings = Settings(index_dir=tmp_path / "ix", cache_dir=cache, encoder="fake:64",
+                        sentence_vectors=mode)
     vb = Vraagbaak(settings)
     first = vb.ingest([docs])
     before = np.array(vb.index.passage_vectors)

@@ -106,9 +106,14 @@ def term_ids(
     return ids, vocab
 
 
-def previous_vectors(previous: Index | None, encoder_id: str) -> Lookup | None:
+def previous_vectors(
+    previous: Index | None,
+    encoder_id: str,
+    sentence_text: Callable[[Chunk, int, int], str] = sentence_input,
+) -> Lookup | None:
     """A lookup of the vectors an earlier generation holds, by cache key (built on first
-    use: only an ingest that misses the cache pays for hashing the old texts)."""
+    use: only an ingest that misses the cache pays for hashing the old texts).
+    ``sentence_text`` is the text its sentences were embedded as (their mode's)."""
     if previous is None or previous.manifest["encoder"]["id"] != encoder_id:
         return None
     table: dict[str, tuple[bool, int]] = {}
@@ -119,7 +124,7 @@ def previous_vectors(previous: Index | None, encoder_id: str) -> Lookup | None:
             for c in previous.chunks:
                 table.setdefault(text_key(encoder_id, "passage", passage_input(c)), (True, c.id))
                 for s, e in c.sentences:
-                    text = sentence_input(c, s, e)
+                    text = sentence_text(c, s, e)
                     table.setdefault(text_key(encoder_id, "passage", text), (False, row))
                     row += 1
         out: dict[str, np.ndarray] = {}
@@ -245,16 +250,17 @@ def build_generation(
     mode = sentence_mode(encoder, sentence_vectors)
     if previous is not None and previous.manifest["encoder"].get("sentences", "separate") != mode:
         previous = None  # its sentence vectors were made another way: none to lend
+    sentence_text = bare_sentence_input if mode == "bare" else sentence_input
     pfile = VectorFile(gen / "passages.npy", n_chunks, dim, dtype)
     sfile = VectorFile(gen / "sentences.npy", n_sentences, dim, dtype)
     try:
         report.encoded, report.reused = embed_chunks(
             encoder, chunks, passage_texts, passage_out=pfile, sentence_out=sfile,
             cache=cache,
-            sentence_text=bare_sentence_input if mode == "bare" else sentence_input,
+            sentence_text=sentence_text,
             in_passage=mode == "passage",
             previous=previous,
-            fallback=previous_vectors(previous, encoder.id),
+            fallback=previous_vectors(previous, encoder.id, sentence_text),
             progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
         )
     except BaseException:

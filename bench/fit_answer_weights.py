@@ -1,0 +1,155 @@
+"""Fit the cheap answer score's weights on held-out training data (never on an evaluation set).
+
+Without the reader, vraagbaak's answer is the candidate sentence (from the top passages)
+with the best ``w_dense * similarity + w_lexical * shared-word coverage - w_rank *
+log(passage rank)`` (:func:`vraagbaak.qa.answer.candidates`). ``w_dense`` is 1; this
+script chooses ``w_lexical`` and ``w_rank`` on a grid as the pair that answers best on
+two training sets, weighted alike (the mean of their hit rates):
+
+- the questions of the SQuAD articles that ``training/reader/prepare.py`` holds out (English,
+  asked of an index of those articles' paragraphs, as ``training/reader/calibrate.py``
+  builds it): the answer must be the sentence holding the gold answer;
+- the Dutch Debian FAQ's questions (``bench/calibrate_abstention.debian_faq``), asked of
+  an index of its answers: the answer must come from the question's own answer text
+  (Dutch text through the Dutch analysis, and documents of several passages).
+
+Only questions whose right answer is a candidate at all count. Two-fold cross-validation
+over articles and FAQ chapters says how well the choice generalises; the sample
+questions and XQuAD-nl are never read here.
+
+    python -m training.reader.prepare   # once: the held-out split
+    python bench/fit_answer_weights.py [--cache DIR]
+
+It prints the fitted pair; put it in ``AnswerSettings`` (``vraagbaak/settings.py``) and
+refit what depends on the cheap score: ``bench/calibrate_abstention.py --write`` and
+``python -m training.reader.calibrate --write``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from calibrate_abstention import FAQ, GROUPS, debian_faq, hash_fold  # noqa: E402
+
+from vraagbaak import Settings, Vraagbaak  # noqa: E402
+from vraagbaak.qa.answer import candidates  # noqa: E402
+from vraagbaak.qa.search import rank  # noqa: E402
+
+LEXICAL = tuple(round(0.02 * i, 2) for i in range(26))  # 0 .. 0.5
+RANK = tuple(round(0.01 * i, 2) for i in range(21))  # 0 .. 0.2
+
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # dense, lexical, log rank, gold
+
+
+def hit_rate(rows: list[Row], w_lex: float, w_rank: float) -> float:
+    """The share of ``rows`` whose best candidate at these weights holds the answer."""
+    return float(np.mean([g[np.argmax(d + w_lex * lx - w_rank * lr)] for d, lx, lr, g in rows]))
+
+
+def mean_rate(sets: list[list[Row]], w_lex: float, w_rank: float) -> float:
+    return float(np.mean([hit_rate(rows, w_lex, w_rank) for rows in sets if rows]))
+
+
+def best(sets: list[list[Row]]) -> tuple[float, float, float]:
+    """The grid's best (w_lexical, w_rank) on the mean hit rate of ``sets``, and that
+    rate; ties go to the smaller weights."""
+    scored = [(mean_rate(sets, a, b), -a, -b) for a in LEXICAL for b in RANK]
+    h, a, b = max(scored)
+    return -a, -b, h
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
+    a = ap.parse_args()
+    if not GROUPS.exists():
+        print(f"{GROUPS} is missing: run python -m training.reader.prepare first.")
+        return 1
+    from training.reader.calibrate import is_gold, write_docs
+
+    t0 = time.perf_counter()
+    groups = [json.loads(line) for line in GROUPS.open(encoding="utf-8")]
+    held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")]
+    qs = [x for x in write_docs(held, a.cache / "docs") if x[3] is not None]
+    settings = Settings()
+    mode = settings.sentence_vectors
+    emb = a.cache / "emb"
+    vb = Vraagbaak(settings.with_(index_dir=a.cache / f"index-{mode}", cache_dir=emb))
+    vb.ingest([a.cache / "docs"])
+    if not (FAQ / "debian-faq.nl.txt.gz").exists():
+        print("The Debian FAQ is missing: apt install debian-faq debian-faq-nl")
+        return 1
+    faq_qs = debian_faq(a.cache / "faq")
+    faq = Vraagbaak(settings.with_(index_dir=a.cache / f"faq-{mode}", cache_dir=emb))
+    faq.ingest([a.cache / "faq"])
+
+    def collect(v: Vraagbaak, asked: list[tuple[str, str, str, str | None]]) -> tuple[
+        list[Row], list[str]]:
+        pipe = v.pipeline()
+        cfg = settings.answering
+        rows: list[Row] = []
+        arts: list[str] = []
+        for q, art, src, gold in asked:
+            question = pipe.question(q)
+            scores = pipe.scores(question, None)
+            pool = rank(pipe.index, scores, pipe.retrieval(), top_k=cfg.passages)
+            cands = candidates(pipe.index, question, pool, scores, cfg)
+            flags = []
+            for c in cands:
+                chunk = pipe.index.chunks[c.chunk_id]
+                text = chunk.text[c.start - chunk.start : c.end - chunk.start]
+                flags.append(is_gold(chunk.source, text, src, gold) if gold is not None
+                             else chunk.source == src)
+            if any(flags):
+                rows.append((
+                    np.array([c.dense for c in cands]),
+                    np.array([c.lexical for c in cands]),
+                    np.array([math.log(c.passage_rank) for c in cands]),
+                    np.array(flags, dtype=np.float64),
+                ))
+                arts.append(art)
+        print(f"  {len(asked)} questions, the answer among the candidates for {len(rows)}")
+        return rows, arts
+
+    sq_rows, sq_arts = collect(vb, qs)
+    faq_rows, faq_arts = collect(
+        faq, [(q, "faq-" + num.split(".")[0], src, None) for num, q, _en, src in faq_qs]
+    )
+    print(f"{time.perf_counter() - t0:.0f} s")
+    cfg = settings.answering
+    sets = [sq_rows, faq_rows]
+    for name, w_l, w_r in (("similarity alone", 0.0, 0.0),
+                           (f"current weights ({cfg.w_lexical}, {cfg.w_rank})",
+                            cfg.w_lexical, cfg.w_rank)):
+        print(f"{name}: SQuAD {hit_rate(sq_rows, w_l, w_r):.3f}, "
+              f"FAQ {hit_rate(faq_rows, w_l, w_r):.3f}")
+    w_lex, w_rank, h = best(sets)
+    cv: list[tuple[int, float]] = []
+    for f in (0, 1):
+        train = [[r for r, art in zip(rows, arts, strict=True) if hash_fold(art) == f]
+                 for rows, arts in ((sq_rows, sq_arts), (faq_rows, faq_arts))]
+        test = [[r for r, art in zip(rows, arts, strict=True) if hash_fold(art) != f]
+                for rows, arts in ((sq_rows, sq_arts), (faq_rows, faq_arts))]
+        wl, wr, _ = best(train)
+        cv.append((len(test[0]) + len(test[1]), mean_rate(test, wl, wr)))
+        print(f"  fold {f}: fitted ({wl}, {wr}), on the other fold {cv[-1][1]:.3f}")
+    cv_rate = sum(n * r for n, r in cv) / sum(n for n, _ in cv)
+    print(f"fitted: w_lexical={w_lex}, w_rank={w_rank}: mean {h:.3f} (SQuAD "
+          f"{hit_rate(sq_rows, w_lex, w_rank):.3f}, FAQ {hit_rate(faq_rows, w_lex, w_rank):.3f}"
+          f"; 2-fold CV {cv_rate:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
