@@ -211,9 +211,10 @@ WINDOWS = ("next", "none")
 class AnswerSettings(_With):
     """Weights of the sentence score and how many passages supply candidates.
 
-    The weights (relative to the dense similarity) were fitted by logistic regression on
-    XQuAD-nl's candidate sentences (is the gold answer in it?) and confirmed on the
-    sample questions; see README, "Results". With ``reader`` on, the reading model
+    The weights (relative to the dense similarity) are fitted on training data by
+    ``bench/fit_answer_weights.py`` (held-out SQuAD articles and the Dutch Debian FAQ:
+    the pair that picks the answering sentence most often); see README, "Results". With
+    ``reader`` on, the reading model
     (:mod:`vraagbaak.qa.reader`) reads the ``read`` best of those candidates and picks the
     answer. It is off by default: better at choosing the sentence within a Wikipedia
     paragraph, it measured worse on the questions over the bundled reports (README,
