@@ -28,8 +28,8 @@ from vraagbaak.evaluation import load_eval, load_for_index, prepare_squad_index,
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT / "bench"))
-from calibrate_abstention import FAQ, GROUPS, faq_sections  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from training.data import FAQ, faq_answers, heldout_groups  # noqa: E402
 
 SETS = ("faq", "squad", "sample", "xquad")  # training sets first
 
@@ -39,9 +39,7 @@ def faq_squad(dest: Path) -> Path:
     (a heading that asks) as the paragraph's question, the answer's first words as the
     answer text (retrieval is what the ablation scores)."""
     data = []
-    for num, (question, answer, chapter) in faq_sections(FAQ / "debian-faq.nl.txt.gz").items():
-        if "." not in num or len(answer) < 80:
-            continue
+    for num, (question, answer, chapter) in faq_answers(FAQ / "debian-faq.nl.txt.gz").items():
         qas = []
         if question.endswith("?"):
             qas.append({"id": f"faq-{num}", "question": question,
@@ -54,8 +52,7 @@ def faq_squad(dest: Path) -> Path:
 def squad_heldout(dest: Path, limit: int = 400) -> Path:
     """Answerable questions of the held-out SQuAD articles as a SQuAD-style file, every
     paragraph of those articles kept (their sentences as vraagbaak splits them)."""
-    groups = [json.loads(line) for line in GROUPS.open(encoding="utf-8")]
-    held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")]
+    held = heldout_groups()
     rng = random.Random(13)
     asked = {id(g) for g in rng.sample([g for g in held if any(g["labels"])], limit)}
     arts: dict[str, dict[str, list[dict]]] = {}

@@ -38,11 +38,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -57,6 +55,18 @@ from vraagbaak.settings import SENTENCE_VECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+from training.data import (  # noqa: E402
+    debian_faq,
+    heldout_groups,
+    missing,
+    other_sources,
+    related,
+    sample_questions,
+    sources_by_article,
+    write_docs,
+)
+
 OUT = ROOT / "vraagbaak" / "data" / "abstention.json"
 
 
@@ -96,10 +106,7 @@ ON_TOPIC = (
 )
 ON_TOPIC_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02, 0.0)
 ANSWERED = 0.93
-FAQ = Path("/usr/share/doc/debian/FAQ")
-_FAQ_HEAD = re.compile(r"^(\d+(?:\.\d+)*)\.\s+(\S.*)$")
 N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.abstain.Evidence)
-GROUPS = ROOT / "training" / "out" / "groups.jsonl"
 EN_XQUAD = ROOT / "bench" / "data" / "xquad-en.jsonl"
 EN_SAMPLE = ROOT / "bench" / "data" / "sample-en.jsonl"
 XQUAD = SHARED / "data/external/xquad-nl/xquad.nl.json"
@@ -129,66 +136,6 @@ def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], di
                 qs.append((qa["question"], title, f"{dest.name}/{name}"))
                 source_of[qa["id"]] = f"{dest.name}/{name}"
     return qs, source_of
-
-
-def faq_sections(path: Path) -> dict[str, tuple[str, str, str]]:
-    """The Debian FAQ's sections from its plain-text edition: number -> (heading, answer
-    text with its paragraphs, chapter title)."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        text = fh.read().replace("\u00a0", " ")
-    lines = text.splitlines()
-    found: dict[str, tuple[str, list[str]]] = {}
-    current: list[str] | None = None
-    i = 0
-    while i < len(lines):
-        m = _FAQ_HEAD.match(lines[i])
-        if m:  # a heading starts at the margin (the table of contents is indented)
-            head = [m.group(2)]
-            i += 1
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith("    "):
-                head.append(lines[i].strip())
-                i += 1
-            current = []
-            found[m.group(1)] = (" ".join(head), current)
-            continue
-        if current is not None:
-            current.append(lines[i])
-        i += 1
-    out = {}
-    for num, (heading, body) in found.items():
-        paras = re.split(r"\n\s*\n", "\n".join(body).strip())
-        answer = "\n\n".join(" ".join(p.split()) for p in paras if p.strip())
-        chapter = found.get(num.split(".")[0], ("", []))[0]
-        out[num] = (heading, answer, chapter)
-    return out
-
-
-def debian_faq(dest: Path) -> list[tuple[str, str, str, str]]:
-    """The Dutch Debian FAQ (Debian's ``debian-faq-nl`` package) as one document per
-    answer (``<chapter>\\n\\n<answer>``, the question left out), and its questions in
-    Dutch and in English (``debian-faq``; the two editions share their numbering):
-    (number, Dutch question, English question, source of the answer)."""
-    nl = faq_sections(FAQ / "debian-faq.nl.txt.gz")
-    en = faq_sections(FAQ / "debian-faq.en.txt.gz")
-    dest.mkdir(parents=True, exist_ok=True)
-    out = []
-    for num, (q_nl, answer, chapter) in nl.items():
-        if "." not in num or len(answer) < 80:
-            continue
-        name = f"faq_{num.replace('.', '_')}.txt"
-        f = dest / name
-        text = f"{chapter}\n\n{answer}"
-        if not f.exists() or f.read_text("utf-8") != text:
-            f.write_text(text, "utf-8")
-        q_en = en.get(num, ("", "", ""))[0]
-        if q_nl.endswith("?") and q_en.endswith("?"):
-            out.append((num, q_nl, q_en, f"{dest.name}/{name}"))
-    return out
-
-
-def related(a: str, b: str) -> bool:
-    """Whether two FAQ section numbers are the same section or one holds the other."""
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.ndarray:
@@ -274,37 +221,28 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
     args = ap.parse_args()
     mode = args.sentence_vectors
-    if not GROUPS.exists():
-        print(f"{GROUPS} is missing: run python -m training.reader.prepare first.")
+    problem = missing()
+    if problem:
+        print(problem)
         return 1
-    sys.path.insert(0, str(ROOT))
-    from training.reader.calibrate import write_docs
 
     t0 = time.perf_counter()
     cache = args.cache / "emb"
-    groups_ = [json.loads(line) for line in GROUPS.open(encoding="utf-8")]
-    held = [g for g in groups_ if g["split"] == "heldout" and g["set"].startswith("squad")]
-    qs = write_docs(held, args.cache / "docs")
-    vb = Vraagbaak(
-        Settings(index_dir=args.cache / f"index-{mode}", cache_dir=cache, sentence_vectors=mode)
-    )
-    vb.ingest([args.cache / "docs"])
-    corpus = Vraagbaak(
-        Settings(index_dir=args.cache / f"corpus-{mode}", cache_dir=cache, sentence_vectors=mode)
-    )
-    corpus.ingest([ROOT / "corpus"])
-    by_article: dict[str, list[str]] = {}
-    for _q, art, src, _ in qs:
-        by_article.setdefault(art, [])
-        if src not in by_article[art]:
-            by_article[art].append(src)
-    rng = random.Random(13)
-    pos = rng.sample(
-        [x for x in qs if x[3] is not None], min(args.limit, sum(x[3] is not None for x in qs))
-    )
-    neg = rng.sample(
-        [x for x in qs if x[3] is None], min(args.limit // 2, sum(x[3] is None for x in qs))
-    )
+
+    def indexed(name: str, folder: Path) -> Vraagbaak:
+        v = Vraagbaak(
+            Settings(
+                index_dir=args.cache / f"{name}-{mode}", cache_dir=cache, sentence_vectors=mode
+            )
+        )
+        v.ingest([folder])
+        return v
+
+    qs = write_docs(heldout_groups(), args.cache / "docs")
+    vb = indexed("index", args.cache / "docs")
+    corpus = indexed("corpus", ROOT / "corpus")
+    by_article = sources_by_article(qs)
+    pos, neg = sample_questions(qs, args.limit)
 
     xs, ys, groups, articles = [], [], [], []
 
@@ -319,26 +257,16 @@ def main() -> int:
         siblings = [s for s in by_article[art] if s != src]
         if siblings:
             add(row(vb, q, siblings), 0, "heldout-same-article", art)
-        others = [s for a2, ss in by_article.items() if a2 != art for s in ss]
-        add(row(vb, q, others), 0, "heldout-other-articles", art)
+        add(row(vb, q, other_sources(by_article, art)), 0, "heldout-other-articles", art)
         if i % 2 == 0:
             add(row(corpus, q), 0, "heldout-on-corpus", art)
     for q, art, _src, _ in neg:
         add(row(vb, q), 0, "heldout-unanswerable", art)
-    if not (FAQ / "debian-faq.nl.txt.gz").exists():
-        print("The Debian FAQ is missing: apt install debian-faq debian-faq-nl")
-        return 1
-    faq_qs = debian_faq(args.cache / "faq")
-    faq = Vraagbaak(
-        Settings(index_dir=args.cache / f"faq-{mode}", cache_dir=cache, sentence_vectors=mode)
-    )
-    faq.ingest([args.cache / "faq"])
-    faq_sources = [s.source for s in faq.index.sources]
+    faq_qs, faq_sources = debian_faq(args.cache / "faq")
+    faq = indexed("faq", args.cache / "faq")
     for num, q_nl, q_en, _src in faq_qs:
         chapter = "faq-" + num.split(".")[0]
-        others = [
-            s for s in faq_sources if not related(s.split("faq_", 1)[1][:-4].replace("_", "."), num)
-        ]
+        others = [s for n, s in faq_sources.items() if not related(n, num)]
         for lang, q in (("nl", q_nl), ("en", q_en)):
             add(row(faq, q), 1, f"faq-{lang}+", chapter)
             add(row(faq, q, others), 0, f"faq-{lang}-other-sections", chapter)
@@ -350,10 +278,7 @@ def main() -> int:
     if XQUAD.exists():
         folder = args.cache / "xquad"
         xq_qs, source_of = squad_folder(XQUAD, folder)
-        xq = Vraagbaak(
-            Settings(index_dir=args.cache / f"xquad-{mode}", cache_dir=cache, sentence_vectors=mode)
-        )
-        xq.ingest([folder])
+        xq = indexed("xquad", folder)
         xq_articles: dict[str, list[str]] = {}
         for s in xq.index.sources:
             xq_articles.setdefault(s.source.rsplit("_", 1)[0], []).append(s.source)
@@ -361,12 +286,7 @@ def main() -> int:
         for j, (q, _title, src) in enumerate(random.sample(xq_qs, min(300, len(xq_qs)))):
             art = src.rsplit("_", 1)[0]
             add(row(xq, q), 1, "xquad+", "")
-            add(
-                row(xq, q, [s for a2, ss in xq_articles.items() if a2 != art for s in ss]),
-                0,
-                "xquad-other-articles",
-                "",
-            )
+            add(row(xq, q, other_sources(xq_articles, art)), 0, "xquad-other-articles", "")
             siblings = [s for s in xq_articles[art] if s != src]
             if siblings:
                 add(row(xq, q, siblings), 0, "xquad-same-article", "")
@@ -376,12 +296,7 @@ def main() -> int:
             q, src = str(d["question"]), source_of[str(d["id"])]
             art = src.rsplit("_", 1)[0]
             add(row(xq, q), 1, "en:xquad+", "")
-            add(
-                row(xq, q, [s for a2, ss in xq_articles.items() if a2 != art for s in ss]),
-                0,
-                "en:xquad-other-articles",
-                "",
-            )
+            add(row(xq, q, other_sources(xq_articles, art)), 0, "en:xquad-other-articles", "")
             add(row(corpus, q), 0, "en:xquad-on-corpus", "")
     if SAMPLE.exists():
         for label, path in (("sample", SAMPLE), ("en:sample", EN_SAMPLE)):

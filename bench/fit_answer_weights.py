@@ -9,7 +9,7 @@ two training sets, weighted alike (the mean of their hit rates):
 - the questions of the SQuAD articles that ``training/reader/prepare.py`` holds out (English,
   asked of an index of those articles' paragraphs, as ``training/reader/calibrate.py``
   builds it): the answer must be the sentence holding the gold answer;
-- the Dutch Debian FAQ's questions (``bench/calibrate_abstention.debian_faq``), asked of
+- the Dutch Debian FAQ's questions (``training.data.debian_faq``), asked of
   an index of its answers: the answer must come from the question's own answer text
   (Dutch text through the Dutch analysis, and documents of several passages).
 
@@ -28,7 +28,6 @@ refit what depends on the cheap score: ``bench/calibrate_abstention.py --write``
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -40,8 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from calibrate_abstention import FAQ, GROUPS, debian_faq, hash_fold  # noqa: E402
+from calibrate_abstention import hash_fold  # noqa: E402
 
+from training.data import debian_faq, heldout_groups, missing, write_docs  # noqa: E402
+from training.reader.calibrate import is_gold  # noqa: E402
 from vraagbaak import Settings, Vraagbaak  # noqa: E402
 from vraagbaak.qa.answer import candidates  # noqa: E402
 from vraagbaak.qa.search import rank  # noqa: E402
@@ -73,24 +74,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
     a = ap.parse_args()
-    if not GROUPS.exists():
-        print(f"{GROUPS} is missing: run python -m training.reader.prepare first.")
+    problem = missing()
+    if problem:
+        print(problem)
         return 1
-    from training.reader.calibrate import is_gold, write_docs
 
     t0 = time.perf_counter()
-    groups = [json.loads(line) for line in GROUPS.open(encoding="utf-8")]
-    held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")]
-    qs = [x for x in write_docs(held, a.cache / "docs") if x[3] is not None]
+    qs = [x for x in write_docs(heldout_groups(), a.cache / "docs") if x[3] is not None]
     settings = Settings()
     mode = settings.sentence_vectors
     emb = a.cache / "emb"
     vb = Vraagbaak(settings.with_(index_dir=a.cache / f"index-{mode}", cache_dir=emb))
     vb.ingest([a.cache / "docs"])
-    if not (FAQ / "debian-faq.nl.txt.gz").exists():
-        print("The Debian FAQ is missing: apt install debian-faq debian-faq-nl")
-        return 1
-    faq_qs = debian_faq(a.cache / "faq")
+    faq_qs, _ = debian_faq(a.cache / "faq")
     faq = Vraagbaak(settings.with_(index_dir=a.cache / f"faq-{mode}", cache_dir=emb))
     faq.ingest([a.cache / "faq"])
 

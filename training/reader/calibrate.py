@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,15 @@ from vraagbaak.qa.abstain import evidence as retrieval_evidence
 from vraagbaak.qa.answer import candidates, choice_score, read
 from vraagbaak.qa.search import rank
 
+from ..data import (
+    GROUPS,
+    heldout_groups,
+    other_sources,
+    sample_questions,
+    sources_by_article,
+    write_docs,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 from calibrate_abstention import fit_logistic, hash_fold  # noqa: E402
@@ -48,25 +56,6 @@ WEIGHT_GRID = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0
 USE = ("reader_logit", "top_passage_dense", "top_sentence_dense", "answer_dense")
 WEIGHTS = {"heldout+": 1.0, "heldout-same-article": 1.0, "heldout-other-articles": 0.5,
            "heldout-on-corpus": 0.5, "heldout-unanswerable": 0.5}
-
-
-def write_docs(groups: list[dict], dest: Path) -> list[tuple[str, str, str, str | None]]:
-    """One document per held-out SQuAD paragraph; (question, article, source, the sentence
-    holding the answer or None when the question is unanswerable)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    paras: dict[tuple[str, str], str] = {}
-    out = []
-    for g in groups:
-        text = " ".join(g["sents"])
-        key = (g["article"], text)
-        if key not in paras:
-            art = g["article"].split("/", 1)[1]
-            name = f"{''.join(c if c.isalnum() else '_' for c in art)}_{len(paras):04d}.txt"
-            (dest / name).write_text(f"{art.replace('_', ' ')}\n\n{text}", "utf-8")
-            paras[key] = f"{dest.name}/{name}"
-        gold = next((s for s, y in zip(g["sents"], g["labels"], strict=True) if y), None)
-        out.append((g["q"], g["article"], paras[key], gold))
-    return out
 
 
 def _norm(text: str) -> str:
@@ -127,31 +116,21 @@ def fit_weight(rows: list[tuple[list[Cand], str]]) -> tuple[float, dict[float, f
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--groups", type=Path, default=ROOT / "training/out/groups.jsonl")
+    ap.add_argument("--groups", type=Path, default=GROUPS)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
     ap.add_argument("--limit", type=int, default=300, help="answerable questions to use")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
-    held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")]
-    qs = write_docs(held, a.cache / "docs")
+    qs = write_docs(heldout_groups(a.groups), a.cache / "docs")
     emb = a.cache / "emb"
     reading = AnswerSettings(reader=True)  # the reader reads; its verdict is the evidence
     vb = Vraagbaak(Settings(index_dir=a.cache / "index", cache_dir=emb, answering=reading))
     vb.ingest([a.cache / "docs"])
     corpus = Vraagbaak(Settings(index_dir=a.cache / "corpus", cache_dir=emb, answering=reading))
     corpus.ingest([ROOT / "corpus"])
-    by_article: dict[str, list[str]] = {}
-    for _q, art, src, _ in qs:
-        by_article.setdefault(art, [])
-        if src not in by_article[art]:
-            by_article[art].append(src)
-    rng = random.Random(13)
-    pos = rng.sample([x for x in qs if x[3] is not None],
-                     min(a.limit, sum(x[3] is not None for x in qs)))
-    neg = rng.sample([x for x in qs if x[3] is None],
-                     min(a.limit // 2, sum(x[3] is None for x in qs)))
+    by_article = sources_by_article(qs)
+    pos, neg = sample_questions(qs, a.limit)
     asked: list[tuple[list[Cand], dict[str, float], str, str]] = []  # + group, article
 
     def ask(v: Vraagbaak, q: str, grp: str, art: str, sources: list[str] | None = None,
@@ -163,8 +142,7 @@ def main() -> int:
         siblings = [s for s in by_article[art] if s != src]
         if siblings:
             ask(vb, q, "heldout-same-article", art, siblings)
-        others = [s for a2, ss in by_article.items() if a2 != art for s in ss]
-        ask(vb, q, "heldout-other-articles", art, others)
+        ask(vb, q, "heldout-other-articles", art, other_sources(by_article, art))
         if i % 2 == 0:
             ask(corpus, q, "heldout-on-corpus", art)
         if i % 50 == 0:
@@ -188,9 +166,9 @@ def main() -> int:
     print(f"chosen weight {weight}; 2-fold CV hit rate {np.mean(cv_hits):.3f} "
           f"(reader alone {by_weight[0.0]:.3f})")
     rows: list[tuple[dict[str, float], int, str, str]] = []
-    for cands, empty, grp, art in asked:
+    for cands, empty, group, art in asked:
         best = chosen(cands, weight)
-        rows.append((best[2] if best is not None else empty, int(grp == "heldout+"), grp, art))
+        rows.append((best[2] if best is not None else empty, int(group == "heldout+"), group, art))
     x = np.array([[r[0][n] for n in USE] for r in rows])
     y = np.array([r[1] for r in rows], dtype=np.float64)
     grp = [r[2] for r in rows]
