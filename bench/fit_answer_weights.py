@@ -46,6 +46,7 @@ from training.reader.calibrate import is_gold  # noqa: E402
 from vraagbaak import Settings, Vraagbaak  # noqa: E402
 from vraagbaak.qa.answer import candidates  # noqa: E402
 from vraagbaak.qa.search import rank  # noqa: E402
+from vraagbaak.settings import SENTENCE_VECTORS  # noqa: E402
 
 LEXICAL = tuple(round(0.02 * i, 2) for i in range(26))  # 0 .. 0.5
 RANK = tuple(round(0.01 * i, 2) for i in range(21))  # 0 .. 0.2
@@ -73,6 +74,8 @@ def best(sets: list[list[Row]]) -> tuple[float, float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
+    ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
+                    choices=SENTENCE_VECTORS, help="how the indexes embed sentences")
     a = ap.parse_args()
     problem = missing()
     if problem:
@@ -81,8 +84,8 @@ def main() -> int:
 
     t0 = time.perf_counter()
     qs = [x for x in write_docs(heldout_groups(), a.cache / "docs") if x[3] is not None]
-    settings = Settings()
-    mode = settings.sentence_vectors
+    mode = a.sentence_vectors
+    settings = Settings(sentence_vectors=mode)
     emb = a.cache / "emb"
     vb = Vraagbaak(settings.with_(index_dir=a.cache / f"index-{mode}", cache_dir=emb))
     vb.ingest([a.cache / "docs"])

@@ -52,6 +52,22 @@ def test_tokenizer_matches_the_engine() -> None:
         assert len(tok.encode(t, prefix="passage: ")) == engine.token_count(t, False)
 
 
+def test_fast_tokenizer_gives_the_engines_ids() -> None:
+    """The ``tokenizers`` Unigram model and the engine's algorithm in Python agree, also
+    on runs of unknown characters (which that model would merge into one token)."""
+    tok = E5File.read(base_weights()).tokenizer
+    odd = ["a\U0001F9FF\U0001FAE0b en 𓀀𓀁 hiëroglief", "tab\tnieuwe\nregel  dubbel", "ǅ ﬁ ½"]
+    texts = TEXTS + QUESTIONS + odd + [" ".join(TEXTS) * 3]  # long enough for the fast one
+    got = tok.content_batch(texts)
+    assert "_fast" in tok.__dict__ and tok._fast is not None
+    assert got == [tok.content_python(t) for t in texts]
+    unknown = got[len(TEXTS) + len(QUESTIONS)]
+    assert unknown.count(tok.unk) == 4  # one per unknown character, as the engine gives
+    merged = tok._fast.encode(tok._normalise(odd[0]), add_special_tokens=False).ids
+    assert merged.count(tok.unk) == 2  # what the fast model alone would give
+    assert tok.content(QUESTIONS[0]) == tok.content_python(QUESTIONS[0])
+
+
 def test_parts_give_the_passage_and_its_sentences(onnx_e5: OnnxE5Encoder) -> None:
     head = "Village Deals — Centrale vraag\n"
     parts = ["", TEXTS[2].split(". ")[0] + ".", " \n\n", TEXTS[2].split(". ")[1], ""]

@@ -37,6 +37,7 @@ from vraagbaak import AnswerSettings, Settings, Vraagbaak
 from vraagbaak.qa.abstain import evidence as retrieval_evidence
 from vraagbaak.qa.answer import candidates, choice_score, read
 from vraagbaak.qa.search import rank
+from vraagbaak.settings import SENTENCE_VECTORS
 
 from ..data import (
     GROUPS,
@@ -119,15 +120,20 @@ def main() -> int:
     ap.add_argument("--groups", type=Path, default=GROUPS)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
     ap.add_argument("--limit", type=int, default=300, help="answerable questions to use")
+    ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
+                    choices=SENTENCE_VECTORS, help="how the indexes embed sentences")
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
+    mode = a.sentence_vectors
     t0 = time.perf_counter()
     qs = write_docs(heldout_groups(a.groups), a.cache / "docs")
     emb = a.cache / "emb"
     reading = AnswerSettings(reader=True)  # the reader reads; its verdict is the evidence
-    vb = Vraagbaak(Settings(index_dir=a.cache / "index", cache_dir=emb, answering=reading))
+    vb = Vraagbaak(Settings(index_dir=a.cache / f"index-{mode}", cache_dir=emb,
+                            answering=reading, sentence_vectors=mode))
     vb.ingest([a.cache / "docs"])
-    corpus = Vraagbaak(Settings(index_dir=a.cache / "corpus", cache_dir=emb, answering=reading))
+    corpus = Vraagbaak(Settings(index_dir=a.cache / f"corpus-{mode}", cache_dir=emb,
+                                answering=reading, sentence_vectors=mode))
     corpus.ingest([ROOT / "corpus"])
     by_article = sources_by_article(qs)
     pos, neg = sample_questions(qs, a.limit)
