@@ -12,11 +12,12 @@ so training code can feed the same token ids the engine will.
 
 from __future__ import annotations
 
+import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -161,9 +162,12 @@ def write_with(
 _META = "\u2581"
 
 
-FAST_AFTER_CHARS = 2_000
-"""A batch of this many characters or more builds the fast tokeniser (the Python search
-takes ~2 ms per 1,000 characters; building the fast one ~1 s, once per process)."""
+_WORD = re.compile("\u2581[^\u2581]*")
+"""A metaspace and what follows it up to the next: no piece has a metaspace after its
+first character, so the best segmentation of a text is that of each of these words."""
+
+WORD_CACHE = 1 << 16
+"""Words whose tokens are remembered (per tokenizer; words repeat, by Zipf's law)."""
 
 
 class Tokenizer:
@@ -173,12 +177,10 @@ class Tokenizer:
     as metaspaces, then Viterbi over the unigram pieces' scores with a single-character
     unknown fallback. :meth:`encode` returns ``<s>`` + ids + ``</s>``.
 
-    The Viterbi search runs in the ``tokenizers`` library's Unigram model (Rust, built from
-    the file's pieces and scores; ~17 times the pure-Python search's speed, measured on
-    the corpus and XQuAD-nl with identical ids). That model merges a run of unknown
-    characters into one unknown token where the engine gives one per character, so a
-    text with an unknown character is tokenised by the Python search instead
-    (:meth:`content_python`), which is the engine's algorithm step for step.
+    The search runs word by word (a metaspace and the text up to the next one: no piece
+    holds a metaspace after its first character, so no piece crosses a word's start), and
+    a word's tokens are remembered, so a repeated word costs one dictionary lookup. The
+    same ids as the search over the whole text (checked on the corpus and XQuAD-nl).
     """
 
     def __init__(self, f: E5File) -> None:
@@ -218,41 +220,17 @@ class Tokenizer:
             max_chars = max(max_chars, len(s))
         return pieces, max_chars
 
+    @cached_property
+    def _score_list(self) -> list[float]:
+        return [float(x) for x in self.scores]
+
     @property
     def pieces(self) -> dict[str, int]:
         return self._piece_ids[0]
 
-    @cached_property
-    def _fast(self) -> Any:
-        """The ``tokenizers`` Unigram model over the same pieces and scores (pieces that
-        the Python search cannot reach, the unknown one and a repeated one, get names no
-        text produces), or ``None`` where the library is missing."""
-        try:
-            from tokenizers import Tokenizer as Fast
-            from tokenizers.models import Unigram
-        except ImportError:  # pragma: no cover - a dependency; the Python search still works
-            return None
-        names = {i: s for s, i in self.pieces.items()}
-        vocab = [
-            (names.get(i, f"\x00unreachable-{i}"), float(sc)) for i, sc in enumerate(self.scores)
-        ]
-        return Fast(Unigram(vocab, unk_id=self.unk, byte_fallback=False))
-
     def content_batch(self, texts: list[str]) -> list[list[int]]:
-        """:meth:`content` of each of ``texts``. The fast model takes about a second to
-        build, so a short batch (a question) is tokenised in Python until it exists."""
-        if "_fast" not in self.__dict__ and sum(map(len, texts)) < FAST_AFTER_CHARS:
-            return [self.content_python(t) for t in texts]
-        fast = self._fast
-        if fast is None:
-            return [self.content_python(t) for t in texts]
-        norm = [self._normalise(t) for t in texts]
-        out = [e.ids for e in fast.encode_batch(norm, add_special_tokens=False)]
-        unk = self.unk
-        return [
-            self.content_python(t) if unk in ids else ids
-            for t, ids in zip(texts, out, strict=True)
-        ]
+        """:meth:`content` of each of ``texts``."""
+        return [self.content(t) for t in texts]
 
     def _normalise(self, text: str) -> str:
         norm = self.norm
@@ -265,16 +243,30 @@ class Tokenizer:
 
     def content(self, text: str) -> list[int]:
         """Token ids of ``text`` (no ``<s>``/``</s>``), as the engine makes them."""
-        return self.content_batch([text])[0]
+        word = self._word
+        out: list[int] = []
+        for w in _WORD.findall(self._normalise(text)):
+            out.extend(word(w))
+        return out
 
-    def content_python(self, text: str) -> list[int]:
-        """:meth:`content` by the engine's algorithm in Python (the reference)."""
-        s = self._normalise(text)
+    @cached_property
+    def _word(self) -> Callable[[str], tuple[int, ...]]:
+        return lru_cache(maxsize=WORD_CACHE)(self._search)
+
+    def _search(self, s: str) -> tuple[int, ...]:
+        return tuple(self._viterbi(s))
+
+    def content_whole(self, text: str) -> list[int]:
+        """:meth:`content` by a search over the whole text at once, as the engine runs it
+        (the reference the word-by-word search is checked against)."""
+        return self._viterbi(self._normalise(text))
+
+    def _viterbi(self, s: str) -> list[int]:
         n = len(s)
         best = [-1e30] * (n + 1)
         back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
         best[0] = 0.0
-        (pieces, maxc), scores = self._piece_ids, self.scores
+        (pieces, maxc), scores = self._piece_ids, self._score_list
         for i in range(n):
             bi = best[i]
             if bi <= -1e29:
