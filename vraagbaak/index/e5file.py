@@ -171,7 +171,7 @@ WORD_CACHE = 1 << 16
 
 
 class Tokenizer:
-    """The engine's tokenisation (``tok_content`` in ``e5.c``).
+    """The engine's tokenisation (``tok_content`` in ``e5.c``), in Python.
 
     Per-codepoint normalisation map, runs of spaces collapsed, a leading metaspace, spaces
     as metaspaces, then Viterbi over the unigram pieces' scores with a single-character
@@ -186,13 +186,28 @@ class Tokenizer:
     def __init__(self, f: E5File) -> None:
         data = f.data
         start, length = f._blob
-        self._blob = data[start : start + length]
-        self._offs = f._offs
+        blob = data[start : start + length]
+        offs = f._offs
         self.scores = np.asarray(f._scores, dtype=np.float64)
         self.unk = f.specials["unk"]
         self.bos = f.specials["bos"]
         self.eos = f.specials["eos"]
         self.pad = f.specials["pad"]
+        pieces: dict[str, int] = {}
+        max_chars = 1
+        for i in range(len(offs) - 1):
+            a, b = int(offs[i]), int(offs[i + 1])
+            if b <= a or i == self.unk:
+                continue
+            s = blob[a:b].decode("utf-8", errors="replace")
+            pieces.setdefault(s, i)
+            max_chars = max(max_chars, len(s))
+        self.pieces = pieces
+        self.max_chars = max_chars
+        self._score_list = [float(x) for x in self.scores]  # faster to index than numpy's
+        self._word: Callable[[str], tuple[int, ...]] = lru_cache(maxsize=WORD_CACHE)(
+            self._search
+        )
         self.unk_score = float(self.scores.min()) - 10.0
         p, n_norm = f._norm
         norm: dict[str, str] = {}
@@ -203,34 +218,6 @@ class Tokenizer:
             p += 4 * n
             norm[chr(cp)] = "".join(chr(o) for o in outs)
         self.norm = norm
-
-    @cached_property
-    def _piece_ids(self) -> tuple[dict[str, int], int]:
-        """Each piece's id (the first id where a piece repeats), and the longest piece's
-        length in characters."""
-        pieces: dict[str, int] = {}
-        max_chars = 1
-        offs = self._offs
-        for i in range(len(offs) - 1):
-            a, b = int(offs[i]), int(offs[i + 1])
-            if b <= a or i == self.unk:
-                continue
-            s = self._blob[a:b].decode("utf-8", errors="replace")
-            pieces.setdefault(s, i)
-            max_chars = max(max_chars, len(s))
-        return pieces, max_chars
-
-    @cached_property
-    def _score_list(self) -> list[float]:
-        return [float(x) for x in self.scores]
-
-    @property
-    def pieces(self) -> dict[str, int]:
-        return self._piece_ids[0]
-
-    def content_batch(self, texts: list[str]) -> list[list[int]]:
-        """:meth:`content` of each of ``texts``."""
-        return [self.content(t) for t in texts]
 
     def _normalise(self, text: str) -> str:
         norm = self.norm
@@ -249,10 +236,6 @@ class Tokenizer:
             out.extend(word(w))
         return out
 
-    @cached_property
-    def _word(self) -> Callable[[str], tuple[int, ...]]:
-        return lru_cache(maxsize=WORD_CACHE)(self._search)
-
     def _search(self, s: str) -> tuple[int, ...]:
         return tuple(self._viterbi(s))
 
@@ -266,7 +249,7 @@ class Tokenizer:
         best = [-1e30] * (n + 1)
         back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
         best[0] = 0.0
-        (pieces, maxc), scores = self._piece_ids, self._score_list
+        pieces, scores, maxc = self.pieces, self._score_list, self.max_chars
         for i in range(n):
             bi = best[i]
             if bi <= -1e29:

@@ -336,16 +336,12 @@ class OnnxE5:
         the whole text at once; both agree wherever parts meet at white space, as no
         piece spans a space)."""
         tok = self.tokenizer
-        # white space around a part is the '▁' its first piece has
-        pieces = tok.content_batch([prefix.strip(), *(p.strip() for p in parts if p.strip())])
-        ids = [tok.bos, *pieces[0]]
+        ids = [tok.bos, *tok.content(prefix.strip())]
         ranges = []
-        k = 1
         for part in parts:
             a = len(ids)
-            if part.strip():
-                ids.extend(pieces[k])
-                k += 1
+            if part.strip():  # white space around a part is the '▁' its first piece has
+                ids.extend(tok.content(part.strip()))
             ranges.append((a, len(ids)))
         ids.append(tok.eos)
         return Spans(ids, ranges)
@@ -399,7 +395,7 @@ class OnnxE5:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefix = "query: " if is_query else "passage: "
         tok = self.tokenizer
-        seqs = [[tok.bos, *ids, tok.eos] for ids in tok.content_batch([prefix + t for t in texts])]
+        seqs = [tok.encode(t, prefix=prefix, max_tokens=1 << 30) for t in texts]
         states = self.hidden_states(seqs)
         return _unit(np.stack([s.mean(0) for s in states]))
 
