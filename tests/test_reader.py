@@ -110,6 +110,23 @@ def test_calibration_names_are_checked(reader) -> None:  # type: ignore[no-untyp
     assert "training.reader.calibrate --write" in (e.value.hint or "")
 
 
+def test_language_shift_applies_only_to_other_languages() -> None:
+    from vraagbaak.qa.abstain import FEATURES, Evidence, reader_confidence
+
+    ev = Evidence(*[0.5] * len(FEATURES))
+    cal = {"features": ["reader_logit", "answer_dense"], "coef": [1.0, 10.0],
+           "intercept": -6.0, "language_shift": [0.5, 0.03]}
+    same = reader_confidence(ev, 0.0, cal)
+    other = reader_confidence(ev, 0.0, cal, same_language=False)
+    # z = 0 + 10 * 0.5 - 6 = -1; shifted: 0.5 + 10 * 0.53 - 6 = -0.2
+    assert same == pytest.approx(1 / (1 + np.exp(1.0)))
+    assert other == pytest.approx(1 / (1 + np.exp(0.2)))
+    plain = {k: v for k, v in cal.items() if k != "language_shift"}
+    assert reader_confidence(ev, 0.0, plain, same_language=False) == pytest.approx(same)
+    with pytest.raises(EncoderError, match="language shift"):
+        reader_confidence(ev, 0.0, {**cal, "language_shift": [0.5]}, same_language=False)
+
+
 def test_card_lists_every_shipped_tensor(reader) -> None:  # type: ignore[no-untyped-def]
     from importlib import resources
 

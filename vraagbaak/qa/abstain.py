@@ -174,10 +174,17 @@ def confidence(ev: Evidence, *, lexical: bool = True) -> float:
     return _logistic(cross if not lexical and cross is not None else m, ev)
 
 
-def reader_confidence(ev: Evidence, logit: float, calibration: dict[str, Any]) -> float:
+def reader_confidence(
+    ev: Evidence, logit: float, calibration: dict[str, Any], *, same_language: bool = True
+) -> float:
     """The probability that the sources answer, from the reading model's verdict
     (``logit``) on the best candidate and the retrieval evidence, by the logistic model
     stored with the reader.
+
+    A question in another language than the sources (``same_language`` False) gets the
+    calibration's ``language_shift`` added to its evidence: the mean difference between
+    the Debian FAQ's Dutch and English questions on the same Dutch answers, as for
+    :func:`confidence`'s cross-lingual model.
 
     Raises:
         EncoderError: the stored model names evidence that is not given (a reader and a
@@ -200,6 +207,14 @@ def reader_confidence(ev: Evidence, logit: float, calibration: dict[str, Any]) -
             hint="Recalibrate it: python -m training.reader.calibrate --write",
         )
     x = np.array([given[n] for n in names], dtype=np.float64)
+    shift = calibration.get("language_shift")
+    if not same_language and shift is not None:
+        if len(shift) != len(names):
+            raise EncoderError(
+                "The reading model's language shift does not match its features.",
+                hint="Recalibrate it: python -m training.reader.calibrate --write",
+            )
+        x = x + np.asarray(shift, dtype=np.float64)
     coef = np.asarray(calibration["coef"], dtype=np.float64)
     z = float(coef @ x + float(calibration["intercept"]))
     return 1.0 / (1.0 + np.exp(-z))

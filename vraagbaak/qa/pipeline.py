@@ -190,7 +190,9 @@ class Pipeline:
             ev = abstain.evidence(self.index, q, scores, best.candidate)
             return Judgement(
                 best=best.candidate,
-                confidence=abstain.reader_confidence(ev, best.logit, cal),
+                confidence=abstain.reader_confidence(
+                    ev, best.logit, cal, same_language=q.dutch
+                ),
                 threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
                 evidence=ev,
                 reader_logit=best.logit,
