@@ -196,6 +196,55 @@ def report(p: np.ndarray, y: np.ndarray, groups: list[str]) -> dict[str, float]:
     return correct
 
 
+def on_topic_search(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    fold: np.ndarray,
+    weights: dict[str, float],
+    *,
+    positive: tuple[str, ...],
+    on_topic: tuple[str, ...] = ON_TOPIC,
+    train_rows: np.ndarray | None = None,
+    cols: slice = slice(None),
+    label: str = "",
+) -> tuple[float, dict[str, float], np.ndarray]:
+    """The stated rule for the on-topic negatives' weight: the largest factor of
+    ON_TOPIC_SCALES at which the ``positive`` groups are still answered ANSWERED of the time,
+    two-fold cross-validated over ``fold`` on ``train_rows`` (default: every row). Prints
+    answered / on-topic abstained per factor. Returns the factor, the group weights scaled
+    by it (groups not in ``weights`` weigh 0) and each training row's cross-validated
+    probability at it (0 elsewhere)."""
+    if train_rows is None:
+        train_rows = np.ones(len(y), dtype=bool)
+
+    def scaled(scale: float) -> dict[str, float]:
+        return {g: wt * (scale if g in on_topic else 1.0) for g, wt in weights.items()}
+
+    pos_rows, on_rows = np.isin(groups, positive), np.isin(groups, on_topic)
+    print(f"{label} model: on-topic weight scale -> answered / on-topic abstained (CV)")
+    cv: dict[float, np.ndarray] = {}
+    for scale in ON_TOPIC_SCALES:
+        by_group = scaled(scale)
+        w = np.array([by_group.get(g, 0.0) for g in groups])
+        train = train_rows & (w > 0)
+        cv[scale] = np.zeros(len(y))
+        for f in (0, 1):  # training groups: judged by the model fitted on the other fold
+            t_f = train & (fold == f)
+            c_f, i_f = fit_logistic(x[t_f][:, cols], y[t_f], weights=w[t_f])
+            h = train_rows & (fold == 1 - f)
+            cv[scale][h] = 1 / (1 + np.exp(-(x[h][:, cols] @ c_f + i_f)))
+        print(
+            f"  {scale:5.2f}: {(cv[scale][pos_rows] >= 0.5).mean():.3f} / "
+            f"{(cv[scale][on_rows] < 0.5).mean():.3f}"
+        )
+    scale = next(
+        (sc for sc in ON_TOPIC_SCALES if (cv[sc][pos_rows] >= 0.5).mean() >= ANSWERED),
+        ON_TOPIC_SCALES[-1],
+    )
+    return scale, scaled(scale), cv[scale]
+
+
 def probabilities(model: dict[str, object], x: np.ndarray) -> np.ndarray:
     coef = np.asarray(model["coef"], dtype=np.float64)
     cols = [FEATURES.index(str(n)) for n in model["features"]]  # type: ignore[attr-defined]
@@ -319,30 +368,10 @@ def main() -> int:
         ("same_language", slice(None), SAME_LANGUAGE_WEIGHTS),
         ("cross_lingual", slice(0, N_DENSE), CROSS_WEIGHTS),
     ):
-        cv: dict[float, np.ndarray] = {}
-        for scale in ON_TOPIC_SCALES:
-            scaled = {g: wt * (scale if g in ON_TOPIC else 1.0) for g, wt in weights.items()}
-            w = np.array([scaled.get(g, 0.0) for g in groups])
-            train = train_rows & (w > 0)
-            cv[scale] = np.zeros(len(y))
-            for f in (0, 1):  # training groups: judged by the model fitted on the other fold
-                t_f = train & (fold == f)
-                c_f, i_f = fit_logistic(x[t_f][:, cols], y[t_f], weights=w[t_f])
-                h = train_rows & (fold == 1 - f)
-                cv[scale][h] = 1 / (1 + np.exp(-(x[h][:, cols] @ c_f + i_f)))
-        pos_rows = np.array([g in POSITIVE[name] for g in groups])
-        on_rows = np.array([g in ON_TOPIC for g in groups])
-        print(f"{name} model: on-topic weight scale -> answered / on-topic abstained (CV)")
-        for scale in ON_TOPIC_SCALES:
-            print(
-                f"  {scale:5.2f}: {(cv[scale][pos_rows] >= 0.5).mean():.3f} / "
-                f"{(cv[scale][on_rows] < 0.5).mean():.3f}"
-            )
-        scale = next(
-            (sc for sc in ON_TOPIC_SCALES if (cv[sc][pos_rows] >= 0.5).mean() >= ANSWERED),
-            ON_TOPIC_SCALES[-1],
+        scale, weights, cv_p = on_topic_search(
+            x, y, np.array(groups), fold, weights, positive=POSITIVE[name],
+            train_rows=train_rows, cols=cols, label=name,
         )
-        weights = {g: wt * (scale if g in ON_TOPIC else 1.0) for g, wt in weights.items()}
         w = np.array([weights.get(g, 0.0) for g in groups])
         train = train_rows & (w > 0)
         coef, intercept = fit_logistic(x[train][:, cols], y[train], weights=w[train])
@@ -353,7 +382,7 @@ def main() -> int:
             "on_topic_scale": scale,
         }
         p = probabilities(m, x)
-        p[train_rows] = cv[scale][train_rows]
+        p[train_rows] = cv_p[train_rows]
         english = np.array([g.startswith(("en:", "faq-en")) for g in groups])
         if name == "cross_lingual":
             shift = np.mean(

@@ -68,12 +68,7 @@ from ..data import (
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from calibrate_abstention import (  # noqa: E402
-    ANSWERED,
-    ON_TOPIC_SCALES,
-    fit_logistic,
-    hash_fold,
-)
+from calibrate_abstention import fit_logistic, hash_fold, on_topic_search  # noqa: E402
 
 CARD = ROOT / "vraagbaak" / "data" / "reader" / "reader.json"
 WEIGHT_GRID = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0)
@@ -83,39 +78,9 @@ WEIGHTS = {"heldout+": 1.0, "heldout-same-article": 1.0, "heldout-other-articles
            "faq-nl+": 1.0, "faq-nl-other-sections": 1.0, "faq-nl-on-corpus": 0.5}
 POSITIVE = ("heldout+", "faq-nl+")
 # The on-topic negatives are the hard cases: weighted fully, the model refuses about one
-# answerable question in four. As for vraagbaak's own abstention model
-# (bench/calibrate_abstention.py), their weight is scaled by the largest factor of
-# ON_TOPIC_SCALES at which the positives are still answered ANSWERED of the time (two-fold
-# cross-validated over articles): one stated rule, on training data.
+# answerable question in four. Their weight follows the stated rule of vraagbaak's own
+# abstention model (bench/calibrate_abstention.on_topic_search), on training data.
 ON_TOPIC = ("heldout-same-article", "heldout-unanswerable", "faq-nl-other-sections")
-
-
-def scaled_weights(scale: float) -> dict[str, float]:
-    return {g: wt * (scale if g in ON_TOPIC else 1.0) for g, wt in WEIGHTS.items()}
-
-
-def on_topic_scale(
-    x: np.ndarray, y: np.ndarray, grp: np.ndarray, fold: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """The on-topic scale by the rule above, and each row's cross-validated probability
-    at that scale."""
-    pos, on = np.isin(grp, POSITIVE), np.isin(grp, ON_TOPIC)
-    print("on-topic weight scale -> answered / on-topic abstained (2-fold CV)")
-    found: tuple[float, np.ndarray] | None = None
-    for scale in ON_TOPIC_SCALES:
-        weights = scaled_weights(scale)
-        w = np.array([weights[g] for g in grp])
-        p = np.zeros(len(y))
-        for f in (0, 1):
-            t = (fold == f) & (w > 0)
-            c_f, i_f = fit_logistic(x[t], y[t], weights=w[t])
-            h = fold == 1 - f
-            p[h] = 1 / (1 + np.exp(-(x[h] @ c_f + i_f)))
-        answered = float((p[pos] >= 0.5).mean())
-        print(f"  {scale:5.2f}: {answered:.3f} / {float((p[on] < 0.5).mean()):.3f}")
-        if found is None and answered >= ANSWERED:
-            found = (scale, p)
-    return found if found is not None else (scale, p)
 
 
 def _norm(text: str) -> str:
@@ -253,8 +218,9 @@ def main() -> int:
     y = np.array([r[1] for r in rows], dtype=np.float64)
     grp = np.array([r[2] for r in rows])
     fold = np.array([hash_fold(r[3]) for r in rows])
-    scale, p = on_topic_scale(x, y, grp, fold)
-    weights = scaled_weights(scale)
+    scale, weights, p = on_topic_search(
+        x, y, grp, fold, WEIGHTS, positive=POSITIVE, on_topic=ON_TOPIC, label="reader"
+    )
     w = np.array([weights[g] for g in grp])
     coef, intercept = fit_logistic(x[w > 0], y[w > 0], weights=w[w > 0])
     correct = {}
