@@ -149,7 +149,10 @@ def main() -> int:
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     mode = a.sentence_vectors
-    if a.groups == GROUPS and (gap := missing()):
+    gap = missing() if a.groups == GROUPS else None
+    if not a.groups.exists():
+        gap = f"{a.groups} is missing: run python -m training.reader.prepare first."
+    if gap:
         print(gap, file=sys.stderr)
         return 2
     t0 = time.perf_counter()
