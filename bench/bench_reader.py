@@ -6,7 +6,8 @@ paragraph (vraagbaak's sentence splitter; case and punctuation ignored, as in
 ``vraagbaak eval``), each sentence of the paragraph is scored by
 
 - ``e5-cosine``: the e5-small similarity of question and sentence (the old sentence scorer);
-- ``reader``: the reading model's logit;
+- ``reader``: the reading model's logit (a model trained with context reads each sentence
+  with the one before it in the paragraph, as in ``ask``);
 - ``reader+cheap``: how the pipeline chooses (``vraagbaak.qa.answer.choice_score``): the
   logit plus the calibrated weight (``cheap_weight`` in ``reader.json``, fitted on held-out
   SQuAD, never here) times the cheap score. Within one paragraph the cheap score's rank
@@ -126,7 +127,7 @@ def main() -> int:
         for e, reader in readers.items():
             assert reader is not None
             t = time.perf_counter()
-            z = reader.logits(q, sents)
+            z = reader.logits(q, sents, ["", *sents[:-1]])
             per_pair[e].append((time.perf_counter() - t) / len(sents))
             logits[e].append(z)
             hits[f"reader[{e}]"] += int(int(np.argmax(z)) == gold)

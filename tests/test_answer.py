@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from vraagbaak import Settings, Vraagbaak
-from vraagbaak.qa.answer import _table_header, lexical_coverage, rarest_missing
+from vraagbaak.qa.answer import (
+    Candidate,
+    _table_header,
+    candidate_context,
+    lexical_coverage,
+    rarest_missing,
+)
 from vraagbaak.types import Chunk
 
 
@@ -95,6 +101,30 @@ def test_table_row_is_scored_with_its_header() -> None:
     assert header("Soest\tAdriani") == "Gemeente\tWethouder"
     assert header("Gemeente\tWethouder") == "Gemeente\tWethouder"
     assert header("Overzicht.") is None
+
+
+def test_candidate_context_is_the_sentence_before_it_in_its_passage(
+    tmp_path: Path, fake_settings: Settings
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "raad.txt").write_text(
+        "De raad\n\nJan Smit woont in Soest. Hij werd in 2018 wethouder. Hij stopte in 2022.\n",
+        encoding="utf-8",
+    )
+    vb = Vraagbaak(fake_settings)
+    vb.ingest([docs])
+    ix = vb.index
+    (c,) = [c for c in ix.chunks if "Jan Smit" in c.text]
+    texts = [c.text[s - c.start : e - c.start] for s, e in c.sentences]
+    first = texts.index("Jan Smit woont in Soest.")
+    for j in range(first, len(c.sentences)):
+        s, e = c.sentences[j]
+        cand = Candidate(c.id, j, s, e, 0.0, 0.0, 1, 0.0)
+        assert candidate_context(ix, cand) == (texts[j - 1] if j else "")
+    assert candidate_context(ix, Candidate(c.id, first + 1, 0, 0, 0.0, 0.0, 1, 0.0)) == (
+        "Jan Smit woont in Soest."
+    )
 
 
 def test_lexical_coverage_weights_rare_terms() -> None:

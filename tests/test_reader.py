@@ -219,7 +219,10 @@ def test_the_cheap_score_weighs_in_the_choice_by_its_calibrated_weight() -> None
     from vraagbaak.qa.answer import Candidate, choice_score, read
 
     class Fixed:  # a reader with set logits
-        def logits(self, question: str, sentences: list[str]) -> np.ndarray:
+        def logits(
+            self, question: str, sentences: list[str], contexts: list[str] | None = None
+        ) -> np.ndarray:
+            assert contexts == ["", "Eerste zin."]  # the sentence before each candidate
             return np.array([1.0, 0.0], dtype=np.float32)
 
     class Ix:
@@ -290,3 +293,33 @@ def test_reader_engine_is_checked() -> None:
 
     with pytest.raises(Exception, match="reader_engine must be"):
         AnswerSettings(reader_engine="torch")
+
+
+def test_pair_text_adds_the_context_only_when_there_is_one() -> None:
+    from vraagbaak.qa.reader import pair_text
+
+    assert pair_text(" Wie  is het? ", "Hij is de wethouder.") == (
+        "Wie is het? passage: Hij is de wethouder."
+    )
+    assert pair_text("Wie is het?", "Hij is de wethouder.", " \n") == (
+        "Wie is het? passage: Hij is de wethouder."
+    )
+    assert pair_text("Wie is het?", "Hij is de wethouder.", "Jan  Smit\nwoont in Soest.") == (
+        "Wie is het? passage: Hij is de wethouder. context: Jan Smit woont in Soest."
+    )
+
+
+def test_reader_reads_the_context_only_when_trained_with_it(reader) -> None:  # type: ignore[no-untyped-def]
+    from vraagbaak.qa.reader import Reader
+
+    q = "Wanneer werd Jan Smit wethouder?"
+    sents = ["Hij werd in 2018 wethouder.", "De gemeente telt 40.000 inwoners."]
+    ctx = ["Jan Smit woont sinds 1990 in Soest.", "Hij werd in 2018 wethouder."]
+    plain = dataclasses.replace(reader.card, context="")
+    with_ctx = dataclasses.replace(reader.card, context="previous")
+    a = Reader(plain, cache_dir=reader.cache_dir)
+    b = Reader(with_ctx, cache_dir=reader.cache_dir)
+    assert np.allclose(a.logits(q, sents, ctx), a.logits(q, sents), atol=1e-6)
+    assert not np.allclose(b.logits(q, sents, ctx), b.logits(q, sents), atol=1e-3)
+    with pytest.raises(ValueError, match="one context per sentence"):
+        b.logits(q, sents, ctx[:1])

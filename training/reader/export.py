@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("training/out/checkpoint.pt"))
     ap.add_argument("--version", default="1")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--context", action="store_true",
+                    help="the model was trained with --context (reads the sentence before)")
     ap.add_argument("--calibration", type=Path, default=None,
                     help="JSON with the abstention calibration to store in reader.json")
     a = ap.parse_args()
@@ -64,6 +66,7 @@ def main() -> None:
         "head_w": [float(x) for x in w],
         "head_b": b,
         "calibration": json.loads(a.calibration.read_text()) if a.calibration else {},
+        "context": "previous" if a.context else "",
     }
     from vraagbaak.index.e5file import write_with
 
@@ -82,7 +85,8 @@ def main() -> None:
            "51 gemeenteraadsleden hebben de vragenlijst (deels) ingevuld."),
           ("When did the oil crisis begin?", "The 1973 oil crisis began in October 1973."),
           ("Wie is de burgemeester?", "De gemeente telt 40.000 inwoners.")]
-    texts = [pair_text(q, s) for q, s in qs]
+    texts = [pair_text(q, s, "Het rapport gaat over de raad." if a.context else "")
+             for q, s in qs]
     with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
         tmp.write(full)
         tmp.flush()

@@ -1,13 +1,16 @@
 """Train the reading model: e5-small as a cross-encoder over (question, sentence) pairs.
 
 Input text ``"{question} passage: {sentence}"`` (the engine adds ``"query: "``), label 1 when
-the sentence answers the question. Pointwise binary cross-entropy on a linear head over the
+the sentence answers the question; with ``--context``, ``" context: {the sentence before
+it}"`` follows (``vraagbaak.qa.reader.pair_text``), as ``ask`` then reads it. ``--init``
+starts from a packaged reader instead of the base model. Pointwise binary cross-entropy on a linear head over the
 normalised mean-pooled vector; the top layers train quantization-aware (see ``model.py``),
 the word embeddings and the bottom layers stay as shipped. Checkpoints every few minutes;
 ``--resume`` continues from the last one; ``--minutes`` bounds the run and writes the model.
 
     OMP_WAIT_POLICY=PASSIVE python -m training.reader.train --minutes 90
     python -m training.reader.export      # writes vraagbaak/data/reader/
+    python -m training.reader.heldout --checkpoint training/out/checkpoint.pt   # quick check
 """
 
 from __future__ import annotations
@@ -30,9 +33,31 @@ from .prepare import overlap, words
 MAX_TOKENS = 96
 
 
-def pairs_of(g: dict, rng: random.Random, negatives: int) -> list[tuple[str, str, int]]:
+Pair = tuple[str, str, str, int]  # question, sentence, the sentence before it, label
+
+
+def previous_sentences(groups: list[dict]) -> dict[tuple[str, str], str]:
+    """(article, sentence) -> the sentence before it in its paragraph ("" for a first one),
+    from every group's paragraph, so that sentences of other paragraphs get theirs too."""
+    out: dict[tuple[str, str], str] = {}
+    for g in groups:
+        for i, s in enumerate(g["sents"]):
+            out.setdefault((g["article"], s), g["sents"][i - 1] if i else "")
+    return out
+
+
+def pairs_of(
+    g: dict, rng: random.Random, negatives: int, prev: dict[tuple[str, str], str] | None = None
+) -> list[Pair]:
+    """A group's training pairs: its answering sentence(s), the ``negatives`` paragraph
+    sentences sharing most words with the question, a random other one, and the best
+    sentence of another paragraph. With ``prev``, each comes with the sentence before it."""
     q, sents, labels = g["q"], g["sents"], g["labels"]
-    out = [(q, s, 1) for s, lab in zip(sents, labels, strict=True) if lab]
+
+    def ctx(s: str) -> str:
+        return prev.get((g["article"], s), "") if prev is not None else ""
+
+    out = [(q, s, ctx(s), 1) for s, lab in zip(sents, labels, strict=True) if lab]
     qw = words(q)
     neg = [s for s, lab in zip(sents, labels, strict=True) if not lab and len(s) > 15]
     neg.sort(key=lambda s: -overlap(qw, s))
@@ -42,8 +67,25 @@ def pairs_of(g: dict, rng: random.Random, negatives: int) -> list[tuple[str, str
         chosen.append(rng.choice(rest))
     if g["others"]:
         chosen.append(g["others"][0])
-    out += [(q, s, 0) for s in chosen]
+    out += [(q, s, ctx(s), 0) for s in chosen]
     return out
+
+
+def init_from_reader(model: E5CrossEncoder, folder: Path) -> None:
+    """Set ``model``'s layers and head to a packaged reader's (its weight file assembled
+    from the installed base file, as at run time)."""
+    from vraagbaak.qa.reader import ReaderCard, assemble
+
+    card = ReaderCard.load(folder)
+    if card is None:
+        raise SystemExit(f"no reader.json in {folder}")
+    data = assemble(card, (folder / card.tensors_file).read_bytes(),
+                    base_model_path().read_bytes())
+    init = E5CrossEncoder(E5File(data), train_from=model.train_from)
+    model.load_state_dict(init.state_dict(), strict=False)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.tensor([card.head_w]))
+        model.head.bias.fill_(card.head_b)
 
 
 def main() -> None:
@@ -60,6 +102,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--context", action="store_true",
+                    help="read each sentence with the sentence before it")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from a packaged reader (a folder with reader.json)")
+    ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -68,14 +115,15 @@ def main() -> None:
     tok = f.tokenizer
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
     train = [g for g in groups if g["split"] == "train"]
-    pairs = [p for g in train for p in pairs_of(g, rng, a.negatives)]
+    prev = previous_sentences(groups) if a.context else None
+    pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, prev)]
     rng.shuffle(pairs)
     n_steps = int(len(pairs) * a.epochs) // a.batch
-    print(f"{len(pairs)} pairs ({sum(p[2] for p in pairs)} positive), {n_steps} steps", flush=True)
+    print(f"{len(pairs)} pairs ({sum(p[3] for p in pairs)} positive), {n_steps} steps", flush=True)
 
     # Batches of similar length (less padding), in random order.
     t0 = time.time()
-    enc = [tok.encode(pair_text(q, s), max_tokens=MAX_TOKENS) for q, s, _ in pairs]
+    enc = [tok.encode(pair_text(q, s, c), max_tokens=a.max_tokens) for q, s, c, _ in pairs]
     print(f"tokenised in {time.time() - t0:.0f} s", flush=True)
     order = sorted(range(len(pairs)), key=lambda i: len(enc[i]))
     batches = [order[i : i + a.batch] for i in range(0, len(order), a.batch)]
@@ -85,6 +133,8 @@ def main() -> None:
     batches = batches[:n_steps]
 
     model = E5CrossEncoder(f, train_from=a.train_from)
+    if a.init is not None:
+        init_from_reader(model, a.init)
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head")]
     opt = torch.optim.AdamW(
         [{"params": body, "lr": a.lr, "weight_decay": 0.01},
@@ -117,7 +167,7 @@ def main() -> None:
     while step < n_steps:
         idx = batches[step]
         ids, mask = batch([enc[i] for i in idx], tok.pad)
-        y = torch.tensor([float(pairs[i][2]) for i in idx])
+        y = torch.tensor([float(pairs[i][3]) for i in idx])
         loss = F.binary_cross_entropy_with_logits(model(ids, mask), y)
         opt.zero_grad()
         loss.backward()

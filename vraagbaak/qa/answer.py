@@ -84,6 +84,17 @@ def candidate_text(index: Index, cand: Candidate) -> str:
     return text
 
 
+def candidate_context(index: Index, cand: Candidate) -> str:
+    """The sentence before the candidate in its passage ("" for a passage's first one): what
+    a reader trained with context reads beside it (a pronoun's antecedent, a list's lead-in).
+    """
+    if cand.index == 0:
+        return ""
+    c = index.chunks[cand.chunk_id]
+    s, e = c.sentences[cand.index - 1]
+    return c.text[s - c.start : e - c.start]
+
+
 @dataclass(frozen=True)
 class Reading:
     """A candidate, the reading model's logit for it (higher: more likely the answer), and
@@ -113,7 +124,11 @@ def read(
     """The reader's verdict on the ``n`` best candidates (by the cheap score), best first
     by :func:`choice_score`."""
     top = cands[:n]
-    logits = reader.logits(question.text, [candidate_text(index, c) for c in top])
+    logits = reader.logits(
+        question.text,
+        [candidate_text(index, c) for c in top],
+        [candidate_context(index, c) for c in top],
+    )
     out = [
         Reading(c, float(z), choice_score(float(z), c.score, cheap_weight))
         for c, z in zip(top, logits, strict=True)

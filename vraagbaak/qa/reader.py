@@ -2,7 +2,8 @@
 
 A cross-encoder trained by vraagbaak (``training/reader/``, model card in
 ``vraagbaak/data/reader/MODEL_CARD.md``): multilingual-e5-small reads the question and one
-candidate sentence as one text, ``"query: {question} passage: {sentence}"``, and a linear
+candidate sentence as one text, ``"query: {question} passage: {sentence}"`` (followed by
+``" context: {the sentence before it}"`` for a model trained with it), and a linear
 head on its normalised mean-pooled vector gives the probability that the sentence answers
 the question. It runs on onnxruntime (:mod:`vraagbaak.index.onnx_e5`, the ``e5`` encoder's
 engine; ``engine="onnx"``, the default: attention matrices int8, feed-forward fp32;
@@ -45,9 +46,11 @@ MODEL_DIR = "data/reader"
 ENGINES = READER_ENGINES
 
 
-def pair_text(question: str, sentence: str) -> str:
-    """The text the reader reads (the engine adds ``"query: "`` in front)."""
-    return f"{' '.join(question.split())} passage: {' '.join(sentence.split())}"
+def pair_text(question: str, sentence: str, context: str = "") -> str:
+    """The text the reader reads (the engine adds ``"query: "`` in front): the question,
+    the candidate sentence and, for a model trained with it, the sentence before it."""
+    text = f"{' '.join(question.split())} passage: {' '.join(sentence.split())}"
+    return f"{text} context: {' '.join(context.split())}" if context.strip() else text
 
 
 def base_model_path() -> Path:
@@ -74,6 +77,9 @@ class ReaderCard:
     head_w: tuple[float, ...]
     head_b: float
     calibration: dict[str, Any]
+    context: str = ""
+    """What the model reads beside the candidate: "" (nothing) or "previous" (the
+    sentence before it in its passage), as it was trained."""
 
     @classmethod
     def load(cls, model_dir: Path | None = None) -> ReaderCard | None:
@@ -94,6 +100,7 @@ class ReaderCard:
             head_w=tuple(float(x) for x in d["head_w"]),
             head_b=float(d["head_b"]),
             calibration=dict(d.get("calibration", {})),
+            context=str(d.get("context", "")),
         )
 
 
@@ -197,18 +204,30 @@ class Reader:
             return np.asarray(model.encode(texts, is_query=True), dtype=np.float32)
         return np.asarray(model.query(texts if len(texts) > 1 else texts[0]), dtype=np.float32)
 
-    def logits(self, question: str, sentences: list[str]) -> np.ndarray:
-        """The head's logit for each sentence (higher: more likely the answer)."""
+    def logits(
+        self, question: str, sentences: list[str], contexts: list[str] | None = None
+    ) -> np.ndarray:
+        """The head's logit for each sentence (higher: more likely the answer).
+
+        ``contexts``: the sentence before each one, read beside it by a model trained so
+        (``card.context == "previous"``); ignored by one that was not.
+        """
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        texts = [pair_text(question, s) for s in sentences]
+        if contexts is None or self.card.context != "previous":
+            contexts = [""] * len(sentences)
+        elif len(contexts) != len(sentences):
+            raise ValueError("one context per sentence")
+        texts = [pair_text(question, s, c) for s, c in zip(sentences, contexts, strict=True)]
         with self._lock:
             v = self._vectors(texts)
         v = v.reshape(len(texts), -1)
         return v @ self._w + np.float32(self.card.head_b)
 
-    def probabilities(self, question: str, sentences: list[str]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(question, sentences)))
+    def probabilities(
+        self, question: str, sentences: list[str], contexts: list[str] | None = None
+    ) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(question, sentences, contexts)))
 
 
 @lru_cache(maxsize=8)
