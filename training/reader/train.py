@@ -4,7 +4,8 @@ Input text ``"{question} passage: {sentence}"`` (the engine adds ``"query: "``),
 the sentence answers the question; with ``--context``, ``" context: {the sentence before
 it}"`` follows (``vraagbaak.qa.reader.pair_text``), as ``ask`` then reads it. ``--init``
 starts from a packaged reader instead of the base model. Pointwise binary cross-entropy
-on a linear head over the normalised mean-pooled vector; the top layers train quantization-aware (see ``model.py``),
+on a linear head over the normalised mean-pooled vector; the top layers train
+quantization-aware (see ``model.py``),
 the word embeddings and the bottom layers stay as shipped. Checkpoints every few minutes;
 ``--resume`` continues from the last one; ``--minutes`` bounds the run and writes the model.
 
