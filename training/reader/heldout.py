@@ -20,6 +20,7 @@ import torch
 from vraagbaak.index.e5file import E5File
 from vraagbaak.qa.reader import base_model_path, pair_text
 
+from .export import load
 from .model import E5CrossEncoder, batch
 from .train import MAX_TOKENS, init_from_reader, previous_sentences
 
@@ -37,24 +38,22 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
-    prev = previous_sentences(groups)
+    prev = previous_sentences(groups) if a.context else {}
     held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")
             and any(g["labels"])]
     held = held[:: max(1, len(held) // a.limit)][: a.limit]
     f = E5File(base_model_path().read_bytes())
     if a.checkpoint is not None:
-        st = torch.load(a.checkpoint, weights_only=False)
-        model = E5CrossEncoder(f, train_from=st["train_from"])
-        model.load_state_dict(st["model"], strict=False)
+        model = load(a.checkpoint, f)
     else:
         model = E5CrossEncoder(f)
         init_from_reader(model, a.reader)
-    model.eval()
+        model.eval()
     tok = f.tokenizer
     right = 0
     with torch.no_grad():
         for g in held:
-            texts = [pair_text(g["q"], s, prev.get((g["article"], s), "") if a.context else "")
+            texts = [pair_text(g["q"], s, prev.get((g["article"], s), ""))
                      for s in g["sents"]]
             ids, mask = batch([tok.encode(t, max_tokens=a.max_tokens) for t in texts], tok.pad)
             z = model(ids, mask)
