@@ -77,7 +77,8 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
     question = replace(pipe, encoder=_Encoded(enc, vec)).question(q)  # analysis, encoding done
     scores = pipe.scores(question)
     t2 = time.perf_counter()
-    pool = rank(ix, scores, pipe.retrieval(), top_k=max(vb.settings.top_k, cfg.passages))
+    top_k = max(vb.settings.top_k, cfg.passages)
+    pool = rank(ix, scores, pipe.retrieval(None, question), top_k=top_k)
     t3 = time.perf_counter()
     cands = candidates(ix, question, pool, scores, cfg)
     t4 = time.perf_counter()

@@ -144,7 +144,7 @@ def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.nd
     q = pipe.question(question)
     scores = pipe.scores(q, sources)
     cfg = vb.settings.answering
-    pool = rank(pipe.index, scores, pipe.retrieval(), top_k=cfg.passages)
+    pool = rank(pipe.index, scores, pipe.retrieval(None, q), top_k=cfg.passages)
     cands = candidates(pipe.index, q, pool, scores, cfg)
     return evidence(pipe.index, q, scores, cands[0] if cands else None).values(list(FEATURES))
 

@@ -102,7 +102,7 @@ def main() -> int:
         for q, art, src, gold in asked:
             question = pipe.question(q)
             scores = pipe.scores(question, None)
-            pool = rank(pipe.index, scores, pipe.retrieval(), top_k=cfg.passages)
+            pool = rank(pipe.index, scores, pipe.retrieval(None, question), top_k=cfg.passages)
             cands = candidates(pipe.index, question, pool, scores, cfg)
             flags = []
             for c in cands:

@@ -204,3 +204,37 @@ def test_a_dropped_index_lets_its_generation_go_at_once(small: Settings) -> None
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_bm25_weighs_less_for_a_question_in_another_language_than_the_collection(
+    small: Settings, tmp_path: Path
+) -> None:
+    from vraagbaak.qa.pipeline import Pipeline
+
+    settings = small.with_(retrieval=small.retrieval.with_(w_lexical=0.9,
+                                                           w_lexical_crosslingual=0.2))
+    vb = Vraagbaak(settings)
+    pipe = Pipeline(vb.index, vb.encoder, settings)
+    english = "How many municipalities take part in the Village Deals?"
+    assert pipe.dutch_collection()
+    assert pipe.retrieval(None, pipe.question(QUESTION)).w_lexical == 0.9
+    assert pipe.retrieval(None, pipe.question(english)).w_lexical == 0.2
+    assert pipe.retrieval("bm25", pipe.question(english)).method == "bm25"
+    # the weight changes the ranking an English question gets
+    assert [h.score for h in pipe.search(english)] != [
+        h.score for h in Pipeline(vb.index, vb.encoder, small).search(english)
+    ]
+
+    # an English collection: an English question keeps BM25's weight, a Dutch one not
+    doc = tmp_path / "docs" / "river.txt"
+    doc.parent.mkdir()
+    doc.write_text("The Rhine flows through Germany and the Netherlands into the North Sea. "
+                   "It enters the Netherlands near Lobith, where the river is measured "
+                   "every day by the water authority of the country.\n", encoding="utf-8")
+    en = settings.with_(index_dir=tmp_path / "index")
+    vb_en = Vraagbaak(en)
+    vb_en.ingest([doc.parent])
+    pipe_en = Pipeline(vb_en.index, vb_en.encoder, en)
+    assert not pipe_en.dutch_collection()
+    assert pipe_en.retrieval(None, pipe_en.question("Where does the Rhine enter?")).w_lexical == 0.9
+    assert pipe_en.retrieval(None, pipe_en.question(QUESTION)).w_lexical == 0.2

@@ -168,6 +168,11 @@ class RetrievalSettings(_With):
         w_dense: weight of the passage-embedding ranking in ``hybrid``.
         w_sentence: weight of the best-sentence embedding ranking in ``hybrid``.
         w_lexical: weight of the BM25 ranking in ``hybrid``.
+        w_lexical_crosslingual: the BM25 ranking's weight instead, in ``hybrid``, for a
+            question that is not in its collection's language (an English question over
+            Dutch documents shares few words with them, so its BM25 ranking is mostly
+            noise). Fitted on the Debian FAQ's English questions over its Dutch answers
+            (training data): recall@1 / MRR@10 0.222 / 0.331 at 1, 0.265 / 0.391 at 0.25.
         fusion: how ``hybrid`` combines its three score lists: ``zscore`` (standardise and
             add; the measured best), ``minmax`` (scale to 0..1 and add) or ``rrf``.
         exact_limit: up to this many passages (in the sources searched), every passage is
@@ -182,6 +187,7 @@ class RetrievalSettings(_With):
     w_dense: float = 1.0
     w_sentence: float = 1.0
     w_lexical: float = 1.0
+    w_lexical_crosslingual: float = 0.25
     fusion: str = "zscore"
     exact_limit: int = 5000
     candidates: int = 200
@@ -191,6 +197,7 @@ class RetrievalSettings(_With):
         _one_of("method", self.method, METHODS)
         _one_of("fusion", self.fusion, FUSIONS)
         _at_least("rrf_k", self.rrf_k, 0)
+        _at_least("w_lexical_crosslingual", self.w_lexical_crosslingual, 0)
         _at_least("exact_limit", self.exact_limit, 0)
         _at_least("candidates", self.candidates, 1)
         _at_least("filtered_factor", self.filtered_factor, 1)

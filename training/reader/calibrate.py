@@ -108,7 +108,7 @@ def readings(vb: Vraagbaak, q: str, sources: list[str] | None = None,
     ix, cfg = pipe.index, vb.settings.answering
     question = pipe.question(q)
     scores = pipe.scores(question, sources)
-    pool = rank(ix, scores, pipe.retrieval(), top_k=cfg.passages)
+    pool = rank(ix, scores, pipe.retrieval(None, question), top_k=cfg.passages)
     cands = candidates(ix, question, pool, scores, cfg)
     reader = vb.reader
     assert reader is not None, "no reading model in vraagbaak/data/reader"

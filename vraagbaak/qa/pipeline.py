@@ -34,7 +34,7 @@ from ..settings import RetrievalSettings, Settings, check_min_confidence
 from ..types import Hit, Result
 from . import abstain
 from .answer import Candidate, candidates, make_answer, read
-from .question import Question, analyse
+from .question import Question, analyse, looks_dutch
 from .reader import Reader
 from .search import LocalRetriever, Retriever, Scores, check_sources, rank, score_candidates
 
@@ -77,6 +77,7 @@ class Pipeline:
     settings: Settings = field(default_factory=Settings)
     retriever: Retriever | None = None
     reader: Reader | None = None
+    _dutch_collection: bool | None = field(default=None, init=False, repr=False)
 
     def ask(
         self,
@@ -104,7 +105,7 @@ class Pipeline:
         k = self.top_k(top_k)
         q = self.question(text)
         scores = self.scores(q, sources)
-        pool = rank(self.index, scores, self.retrieval(method), top_k=max(k, cfg.passages))
+        pool = rank(self.index, scores, self.retrieval(method, q), top_k=max(k, cfg.passages))
         cands = candidates(self.index, q, pool, scores, cfg)
         use_reader = cfg.reader if reader_on is None else reader_on
         verdict = self.judge(q, scores, cands, self.reader if use_reader else None)
@@ -144,7 +145,7 @@ class Pipeline:
         k = self.top_k(top_k)
         q = self.question(text)
         scores = self.scores(q, sources)
-        return rank(self.index, scores, self.retrieval(method), top_k=k)
+        return rank(self.index, scores, self.retrieval(method, q), top_k=k)
 
     # -- the steps ------------------------------------------------------------
 
@@ -161,10 +162,26 @@ class Pipeline:
         proposal = retriever.propose(self.index, q, wanted)
         return score_candidates(self.index, q.vector, proposal.ids, proposal.lexical)
 
-    def retrieval(self, method: str | None = None) -> RetrievalSettings:
-        """The retrieval settings, with another method when one is asked for."""
+    def retrieval(self, method: str | None = None, q: Question | None = None) -> RetrievalSettings:
+        """The retrieval settings, with another method when one is asked for, and for a
+        question ``q`` not in the collection's language, BM25 weighed by
+        ``w_lexical_crosslingual``."""
         rs = self.settings.retrieval
-        return rs if method is None else rs.with_(method=method)
+        if method is not None:
+            rs = rs.with_(method=method)
+        if q is not None and q.dutch != self.dutch_collection():
+            rs = rs.with_(w_lexical=rs.w_lexical_crosslingual)
+        return rs
+
+    def dutch_collection(self) -> bool:
+        """Whether most of the index's text reads as Dutch (:func:`.question.looks_dutch`
+        on up to 64 passages spread over the index; computed once)."""
+        if self._dutch_collection is None:
+            n = len(self.index)
+            picks = sorted({i * n // 64 for i in range(64)}) if n else []
+            votes = [looks_dutch(self.index.chunks[i].text) for i in picks]
+            self._dutch_collection = not votes or 2 * sum(votes) >= len(votes)
+        return self._dutch_collection
 
     def top_k(self, top_k: int | None) -> int:
         """How many passages to return: ``top_k``, or the settings' when None.

@@ -331,7 +331,7 @@ def topic_passages(
     q = pipe.question(topic)
     wanted_sources = check_sources(ix, sources)
     scores = pipe.scores(q, wanted_sources)
-    hits = [h for h in rank(ix, scores, pipe.retrieval(), top_k=pool) if h.dense is not None]
+    hits = [h for h in rank(ix, scores, pipe.retrieval(None, q), top_k=pool) if h.dense is not None]
     n_pool = len(hits)
     hits += _phrase_hits(ix, q, topic, hits, wanted_sources)
     analyzer = ix.analyzer
