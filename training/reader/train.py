@@ -4,7 +4,8 @@ Input text ``"{question} passage: {sentence}"`` (the engine adds ``"query: "``),
 the sentence answers the question; with ``--context``, ``" context: {the sentence before
 it}"`` follows (``vraagbaak.qa.reader.pair_text``), as ``ask`` then reads it. ``--init``
 starts from a packaged reader instead of the base model. Pointwise binary cross-entropy
-on a linear head over the normalised mean-pooled vector; the top layers train
+on a linear head over the normalised mean-pooled vector (``--listwise SIZE`` adds a softmax
+over each question's paragraph sentences, read in one batch); the top layers train
 quantization-aware (see ``model.py``),
 the word embeddings and the bottom layers stay as shipped. Checkpoints every few minutes;
 ``--resume`` continues from the last one; ``--minutes`` bounds the run and writes the model.
@@ -72,6 +73,43 @@ def pairs_of(
     return out
 
 
+def group_items(
+    g: dict, rng: random.Random, size: int, prev: dict[tuple[str, str], str] | None = None
+) -> list[Pair]:
+    """A group for the listwise loss: its answering sentence first, then up to ``size`` - 1
+    other sentences of its paragraph (all of them when they fit, else the ones sharing most
+    words with the question and random ones), and the best sentence of another paragraph.
+    Unanswerable questions give only negatives."""
+    q, sents, labels = g["q"], g["sents"], g["labels"]
+
+    def ctx(s: str) -> str:
+        return prev.get((g["article"], s), "") if prev is not None else ""
+
+    pos = [s for s, lab in zip(sents, labels, strict=True) if lab]
+    neg = [s for s, lab in zip(sents, labels, strict=True) if not lab and len(s) > 15]
+    if len(neg) > size - 1:
+        qw = words(q)
+        neg.sort(key=lambda s: -overlap(qw, s))
+        hard = (size - 1) // 2
+        neg = neg[:hard] + rng.sample(neg[hard:], size - 1 - hard)
+    if g["others"]:
+        neg.append(g["others"][0])
+    return [(q, s, ctx(s), 1) for s in pos[:1]] + [(q, s, ctx(s), 0) for s in neg]
+
+
+def listwise_loss(z: torch.Tensor, y: torch.Tensor, questions: list[str]) -> torch.Tensor:
+    """Mean cross-entropy of a softmax over each answerable group's logits (a group: the
+    consecutive pairs of one question, its answer first)."""
+    losses = []
+    start = 0
+    for i in range(1, len(questions) + 1):
+        if i == len(questions) or questions[i] != questions[start]:
+            if y[start] > 0 and i - start > 1:
+                losses.append(-F.log_softmax(z[start:i], 0)[0])
+            start = i
+    return torch.stack(losses).mean() if losses else z.sum() * 0.0
+
+
 def init_from_reader(model: E5CrossEncoder, folder: Path) -> None:
     """Set ``model``'s layers and head to a packaged reader's (its weight file assembled
     from the installed base file, as at run time)."""
@@ -108,6 +146,10 @@ def main() -> None:
     ap.add_argument("--init", type=Path, default=None,
                     help="start from a packaged reader (a folder with reader.json)")
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    ap.add_argument("--listwise", type=int, default=0, metavar="SIZE",
+                    help="train on whole groups of up to SIZE sentences: a softmax over each "
+                    "answerable group's sentences (the answer is chosen among them) plus "
+                    "the pointwise loss")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -117,8 +159,18 @@ def main() -> None:
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
     train = [g for g in groups if g["split"] == "train"]
     prev = previous_sentences(groups) if a.context else None
-    pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, prev)]
-    rng.shuffle(pairs)
+    # Each unit is a list of pair indices: one pair, or (listwise) one group's pairs.
+    units: list[list[int]] = []
+    if a.listwise:
+        pairs = []
+        for g in train:
+            items = group_items(g, rng, a.listwise, prev)
+            units.append(list(range(len(pairs), len(pairs) + len(items))))
+            pairs += items
+    else:
+        pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, prev)]
+        rng.shuffle(pairs)
+        units = [[i] for i in range(len(pairs))]
     n_steps = int(len(pairs) * a.epochs) // a.batch
     print(f"{len(pairs)} pairs ({sum(p[3] for p in pairs)} positive), {n_steps} steps", flush=True)
 
@@ -126,8 +178,12 @@ def main() -> None:
     t0 = time.time()
     enc = [tok.encode(pair_text(q, s, c), max_tokens=a.max_tokens) for q, s, c, _ in pairs]
     print(f"tokenised in {time.time() - t0:.0f} s", flush=True)
-    order = sorted(range(len(pairs)), key=lambda i: len(enc[i]))
-    batches = [order[i : i + a.batch] for i in range(0, len(order), a.batch)]
+    units.sort(key=lambda u: max(len(enc[i]) for i in u))
+    batches: list[list[int]] = []
+    for u in units:
+        if not batches or len(batches[-1]) + len(u) > a.batch:
+            batches.append([])
+        batches[-1].extend(u)
     rng.shuffle(batches)
     while len(batches) < n_steps:
         batches += batches[: n_steps - len(batches)]
@@ -169,7 +225,10 @@ def main() -> None:
         idx = batches[step]
         ids, mask = batch([enc[i] for i in idx], tok.pad)
         y = torch.tensor([float(pairs[i][3]) for i in idx])
-        loss = F.binary_cross_entropy_with_logits(model(ids, mask), y)
+        z = model(ids, mask)
+        loss = F.binary_cross_entropy_with_logits(z, y)
+        if a.listwise:
+            loss = loss + listwise_loss(z, y, [pairs[i][0] for i in idx])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
