@@ -97,6 +97,18 @@ def group_items(
     return [(q, s, ctx(s), 1) for s in pos[:1]] + [(q, s, ctx(s), 0) for s in neg]
 
 
+def article_title(g: dict) -> str:
+    """The title of a group's article ("squad-…/1973_oil_crisis" -> "1973 oil crisis")."""
+    return g["article"].split("/", 1)[-1].replace("_", " ")
+
+
+def with_title(g: dict) -> dict:
+    """The group with every sentence read after its article's title, as ``--title`` does."""
+    t = article_title(g)
+    return {**g, "sents": [f"{t}: {s}" for s in g["sents"]],
+            "others": [f"{t}: {s}" for s in g["others"]]}
+
+
 def listwise_loss(z: torch.Tensor, y: torch.Tensor, questions: list[str]) -> torch.Tensor:
     """Mean cross-entropy of a softmax over each answerable group's logits (a group: the
     consecutive pairs of one question, its answer first)."""
@@ -146,6 +158,8 @@ def main() -> None:
     ap.add_argument("--init", type=Path, default=None,
                     help="start from a packaged reader (a folder with reader.json)")
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    ap.add_argument("--title", action="store_true",
+                    help="read each sentence after its document's title: '{title}: {sentence}'")
     ap.add_argument("--listwise", type=int, default=0, metavar="SIZE",
                     help="train on whole groups of up to SIZE sentences: a softmax over each "
                     "answerable group's sentences (the answer is chosen among them) plus "
@@ -157,6 +171,10 @@ def main() -> None:
     f = E5File.read(base_model_path())
     tok = f.tokenizer
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
+    if a.title and a.context:
+        raise SystemExit("--title and --context do not go together")
+    if a.title:
+        groups = [with_title(g) for g in groups]
     train = [g for g in groups if g["split"] == "train"]
     prev = previous_sentences(groups) if a.context else None
     # Each unit is a list of pair indices: one pair, or (listwise) one group's pairs.
