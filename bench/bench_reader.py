@@ -49,8 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 XQUAD = ROOT.parent / "shared" / "data" / "external" / "xquad-nl" / "xquad.nl.json"
 
 
-def items(path: Path) -> list[tuple[str, list[str], int]]:
-    """(question, sentences, index of the one sentence holding the answer)."""
+def items(path: Path) -> list[tuple[str, list[str], int, str]]:
+    """(question, sentences, index of the one sentence holding the answer, the article's
+    title)."""
     out = []
     for art in json.loads(path.read_text("utf-8"))["data"]:
         for p in art["paragraphs"]:
@@ -61,7 +62,7 @@ def items(path: Path) -> list[tuple[str, list[str], int]]:
                 golds = {normalise_answer(a["text"]) for a in qa["answers"]} - {""}
                 hit = [i for i, s in enumerate(norm) if any(f" {g} " in s for g in golds)]
                 if len(hit) == 1:
-                    out.append((qa["question"], sents, hit[0]))
+                    out.append((qa["question"], sents, hit[0], art["title"].replace("_", " ")))
     return out
 
 
@@ -119,7 +120,7 @@ def main() -> int:
     hits[f"reader[{engines[0]}]+cheap"] = 0
     per_pair: dict[str, list[float]] = {e: [] for e in engines}
     logits: dict[str, list[np.ndarray]] = {e: [] for e in engines}
-    for q, sents, gold in data:
+    for q, sents, gold, title in data:
         qv = enc.encode([q], is_query=True)[0]
         sv = enc.encode(sents)
         cos = sv @ qv
@@ -127,7 +128,8 @@ def main() -> int:
         for e, reader in readers.items():
             assert reader is not None
             t = time.perf_counter()
-            z = reader.logits(q, sents, ["", *sents[:-1]])
+            context = [title] * len(sents) if reader.card.context == "title" else ["", *sents[:-1]]
+            z = reader.logits(q, sents, context)
             per_pair[e].append((time.perf_counter() - t) / len(sents))
             logits[e].append(z)
             hits[f"reader[{e}]"] += int(int(np.argmax(z)) == gold)

@@ -125,6 +125,9 @@ def test_candidate_context_is_the_sentence_before_it_in_its_passage(
     assert candidate_context(ix, Candidate(c.id, first + 1, 0, 0, 0.0, 0.0, 1, 0.0)) == (
         "Jan Smit woont in Soest."
     )
+    cand = Candidate(c.id, first + 1, 0, 0, 0.0, 0.0, 1, 0.0)
+    assert candidate_context(ix, cand, "title") == "De raad" == c.title
+    assert candidate_context(ix, cand, "") == ""
 
 
 def test_lexical_coverage_weights_rare_terms() -> None:

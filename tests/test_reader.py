@@ -307,6 +307,13 @@ def test_pair_text_adds_the_context_only_when_there_is_one() -> None:
     assert pair_text("Wie is het?", "Hij is de wethouder.", "Jan  Smit\nwoont in Soest.") == (
         "Wie is het? passage: Hij is de wethouder. context: Jan Smit woont in Soest."
     )
+    # a model trained with the title reads it before the candidate
+    assert pair_text("Wat kost het?", "De aanvraag kost 80 euro.", " Paspoort\n", "title") == (
+        "Wat kost het? passage: Paspoort: De aanvraag kost 80 euro."
+    )
+    assert pair_text("Wat kost het?", "De aanvraag kost 80 euro.", "", "title") == (
+        "Wat kost het? passage: De aanvraag kost 80 euro."
+    )
 
 
 def test_reader_reads_the_context_only_when_trained_with_it(reader) -> None:  # type: ignore[no-untyped-def]
@@ -323,3 +330,7 @@ def test_reader_reads_the_context_only_when_trained_with_it(reader) -> None:  # 
     assert not np.allclose(b.logits(q, sents, ctx), b.logits(q, sents), atol=1e-3)
     with pytest.raises(ValueError, match="one context per sentence"):
         b.logits(q, sents, ctx[:1])
+    titled = Reader(dataclasses.replace(reader.card, context="title"), cache_dir=reader.cache_dir)
+    title = ["Jan Smit"] * 2
+    assert np.allclose(titled.logits(q, sents, title),
+                       a.logits(q, [f"Jan Smit: {s}" for s in sents]), atol=1e-5)

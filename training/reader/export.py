@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--context", action="store_true",
                     help="the model was trained with --context (reads the sentence before)")
+    ap.add_argument("--title", action="store_true",
+                    help="the model was trained with --title (reads the document's title)")
     ap.add_argument("--calibration", type=Path, default=None,
                     help="JSON with the abstention calibration to store in reader.json")
     a = ap.parse_args()
@@ -66,7 +68,7 @@ def main() -> None:
         "head_w": [float(x) for x in w],
         "head_b": b,
         "calibration": json.loads(a.calibration.read_text()) if a.calibration else {},
-        "context": "previous" if a.context else "",
+        "context": "previous" if a.context else "title" if a.title else "",
     }
     from vraagbaak.index.e5file import write_with
 
@@ -85,7 +87,8 @@ def main() -> None:
            "51 gemeenteraadsleden hebben de vragenlijst (deels) ingevuld."),
           ("When did the oil crisis begin?", "The 1973 oil crisis began in October 1973."),
           ("Wie is de burgemeester?", "De gemeente telt 40.000 inwoners.")]
-    texts = [pair_text(q, s, "Het rapport gaat over de raad." if a.context else "")
+    mode = "previous" if a.context else "title" if a.title else ""
+    texts = [pair_text(q, s, "Het rapport gaat over de raad." if mode else "", mode)
              for q, s in qs]
     with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
         tmp.write(full)

