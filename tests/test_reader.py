@@ -218,7 +218,9 @@ def test_ask_with_the_reader_quotes_its_choice_first(tmp_path, reader) -> None: 
 def test_the_cheap_score_weighs_in_the_choice_by_its_calibrated_weight() -> None:
     from vraagbaak.qa.answer import Candidate, choice_score, read
 
-    class Fixed:  # a reader with set logits
+    class Fixed:  # a reader with set logits, trained with the sentence before
+        card = dataclasses.replace(ReaderCard.load(), context="previous")
+
         def logits(
             self, question: str, sentences: list[str], contexts: list[str] | None = None
         ) -> np.ndarray:
