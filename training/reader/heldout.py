@@ -22,7 +22,7 @@ from vraagbaak.qa.reader import base_model_path, pair_text
 
 from .export import load
 from .model import E5CrossEncoder, batch
-from .train import MAX_TOKENS, init_from_reader, previous_sentences, with_title
+from .train import MAX_TOKENS, contexts, init_from_reader
 
 
 def main() -> int:
@@ -39,9 +39,8 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
-    prev = previous_sentences(groups) if a.context else {}
-    if a.title:
-        groups = [with_title(g) for g in groups]
+    mode = "previous" if a.context else "title" if a.title else ""
+    context = contexts(groups, mode)
     held = [g for g in groups if g["split"] == "heldout" and g["set"].startswith("squad")
             and any(g["labels"])]
     held = held[:: max(1, len(held) // a.limit)][: a.limit]
@@ -56,8 +55,7 @@ def main() -> int:
     right = 0
     with torch.no_grad():
         for g in held:
-            texts = [pair_text(g["q"], s, prev.get((g["article"], s), ""))
-                     for s in g["sents"]]
+            texts = [pair_text(g["q"], s, context(g, s), mode) for s in g["sents"]]
             ids, mask = batch([tok.encode(t, max_tokens=a.max_tokens) for t in texts], tok.pad)
             z = model(ids, mask)
             right += int(g["labels"][int(z.argmax())] == 1)

@@ -21,6 +21,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,7 +36,8 @@ from .prepare import overlap, words
 MAX_TOKENS = 96
 
 
-Pair = tuple[str, str, str, int]  # question, sentence, the sentence before it, label
+Pair = tuple[str, str, str, int]  # question, sentence, its context (see pair_text), label
+Context = Callable[[dict, str], str]  # (group, sentence) -> what the model reads beside it
 
 
 def previous_sentences(groups: list[dict]) -> dict[tuple[str, str], str]:
@@ -48,18 +50,36 @@ def previous_sentences(groups: list[dict]) -> dict[tuple[str, str], str]:
     return out
 
 
+def article_title(g: dict) -> str:
+    """The title of a group's article ("squad-…/1973_oil_crisis" -> "1973 oil crisis")."""
+    return g["article"].split("/", 1)[-1].replace("_", " ")
+
+
+def contexts(groups: list[dict], mode: str) -> Context:
+    """What a model trained with context ``mode`` (one of ``vraagbaak.qa.reader.CONTEXTS``)
+    reads beside a group's sentence: the sentence before it, its article's title, or
+    nothing."""
+    if mode == "previous":
+        prev = previous_sentences(groups)
+        return lambda g, s: prev.get((g["article"], s), "")
+    if mode == "title":
+        return lambda g, s: article_title(g)
+    return no_context
+
+
+def no_context(g: dict, s: str) -> str:
+    return ""
+
+
 def pairs_of(
-    g: dict, rng: random.Random, negatives: int, prev: dict[tuple[str, str], str] | None = None
+    g: dict, rng: random.Random, negatives: int, context: Context = no_context
 ) -> list[Pair]:
     """A group's training pairs: its answering sentence(s), the ``negatives`` paragraph
     sentences sharing most words with the question, a random other one, and the best
-    sentence of another paragraph. With ``prev``, each comes with the sentence before it."""
+    sentence of another paragraph; each with its ``context``."""
     q, sents, labels = g["q"], g["sents"], g["labels"]
 
-    def ctx(s: str) -> str:
-        return prev.get((g["article"], s), "") if prev is not None else ""
-
-    out = [(q, s, ctx(s), 1) for s, lab in zip(sents, labels, strict=True) if lab]
+    out = [(q, s, context(g, s), 1) for s, lab in zip(sents, labels, strict=True) if lab]
     qw = words(q)
     neg = [s for s, lab in zip(sents, labels, strict=True) if not lab and len(s) > 15]
     neg.sort(key=lambda s: -overlap(qw, s))
@@ -69,21 +89,18 @@ def pairs_of(
         chosen.append(rng.choice(rest))
     if g["others"]:
         chosen.append(g["others"][0])
-    out += [(q, s, ctx(s), 0) for s in chosen]
+    out += [(q, s, context(g, s), 0) for s in chosen]
     return out
 
 
 def group_items(
-    g: dict, rng: random.Random, size: int, prev: dict[tuple[str, str], str] | None = None
+    g: dict, rng: random.Random, size: int, context: Context = no_context
 ) -> list[Pair]:
     """A group for the listwise loss: its answering sentence first, then up to ``size`` - 1
     other sentences of its paragraph (all of them when they fit, else the ones sharing most
     words with the question and random ones), and the best sentence of another paragraph.
     Unanswerable questions give only negatives."""
     q, sents, labels = g["q"], g["sents"], g["labels"]
-
-    def ctx(s: str) -> str:
-        return prev.get((g["article"], s), "") if prev is not None else ""
 
     pos = [s for s, lab in zip(sents, labels, strict=True) if lab]
     neg = [s for s, lab in zip(sents, labels, strict=True) if not lab and len(s) > 15]
@@ -94,28 +111,16 @@ def group_items(
         neg = neg[:hard] + rng.sample(neg[hard:], size - 1 - hard)
     if g["others"]:
         neg.append(g["others"][0])
-    return [(q, s, ctx(s), 1) for s in pos[:1]] + [(q, s, ctx(s), 0) for s in neg]
+    return [(q, s, context(g, s), 1) for s in pos[:1]] + [(q, s, context(g, s), 0) for s in neg]
 
 
-def article_title(g: dict) -> str:
-    """The title of a group's article ("squad-…/1973_oil_crisis" -> "1973 oil crisis")."""
-    return g["article"].split("/", 1)[-1].replace("_", " ")
-
-
-def with_title(g: dict) -> dict:
-    """The group with every sentence read after its article's title, as ``--title`` does."""
-    t = article_title(g)
-    return {**g, "sents": [f"{t}: {s}" for s in g["sents"]],
-            "others": [f"{t}: {s}" for s in g["others"]]}
-
-
-def listwise_loss(z: torch.Tensor, y: torch.Tensor, questions: list[str]) -> torch.Tensor:
+def listwise_loss(z: torch.Tensor, y: torch.Tensor, group: list[int]) -> torch.Tensor:
     """Mean cross-entropy of a softmax over each answerable group's logits (a group: the
-    consecutive pairs of one question, its answer first)."""
+    consecutive pairs with one ``group`` id, its answer first)."""
     losses = []
     start = 0
-    for i in range(1, len(questions) + 1):
-        if i == len(questions) or questions[i] != questions[start]:
+    for i in range(1, len(group) + 1):
+        if i == len(group) or group[i] != group[start]:
             if y[start] > 0 and i - start > 1:
                 losses.append(-F.log_softmax(z[start:i], 0)[0])
             start = i
@@ -173,20 +178,19 @@ def main() -> None:
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
     if a.title and a.context:
         raise SystemExit("--title and --context do not go together")
-    if a.title:
-        groups = [with_title(g) for g in groups]
+    mode = "previous" if a.context else "title" if a.title else ""
     train = [g for g in groups if g["split"] == "train"]
-    prev = previous_sentences(groups) if a.context else None
+    context = contexts(groups, mode)
     # Each unit is a list of pair indices: one pair, or (listwise) one group's pairs.
     units: list[list[int]] = []
+    pairs: list[Pair] = []
     if a.listwise:
-        pairs = []
         for g in train:
-            items = group_items(g, rng, a.listwise, prev)
+            items = group_items(g, rng, a.listwise, context)
             units.append(list(range(len(pairs), len(pairs) + len(items))))
             pairs += items
     else:
-        pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, prev)]
+        pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, context)]
         rng.shuffle(pairs)
         units = [[i] for i in range(len(pairs))]
     n_steps = int(len(pairs) * a.epochs) // a.batch
@@ -194,8 +198,10 @@ def main() -> None:
 
     # Batches of similar length (less padding), in random order.
     t0 = time.time()
-    enc = [tok.encode(pair_text(q, s, c), max_tokens=a.max_tokens) for q, s, c, _ in pairs]
+    enc = [tok.encode(pair_text(q, s, c, mode), max_tokens=a.max_tokens)
+           for q, s, c, _ in pairs]
     print(f"tokenised in {time.time() - t0:.0f} s", flush=True)
+    unit_of = {i: k for k, u in enumerate(units) for i in u}
     units.sort(key=lambda u: max(len(enc[i]) for i in u))
     batches: list[list[int]] = []
     for u in units:
@@ -246,7 +252,7 @@ def main() -> None:
         z = model(ids, mask)
         loss = F.binary_cross_entropy_with_logits(z, y)
         if a.listwise:
-            loss = loss + listwise_loss(z, y, [pairs[i][0] for i in idx])
+            loss = loss + listwise_loss(z, y, [unit_of[i] for i in idx])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
