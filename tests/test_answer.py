@@ -130,6 +130,23 @@ def test_candidate_context_is_the_sentence_before_it_in_its_passage(
     assert candidate_context(ix, cand, "") == ""
 
 
+def test_candidates_carry_their_passage_gap_below_the_best_passage(vb: Vraagbaak) -> None:
+    from vraagbaak.qa.answer import candidates
+    from vraagbaak.qa.search import rank
+
+    pipe = vb.pipeline()
+    q = pipe.question("Welke gemeente begon het project Op Koers?")
+    scores = pipe.scores(q)
+    pool = rank(pipe.index, scores, pipe.retrieval(None, q), top_k=5)
+    cands = candidates(pipe.index, q, pool, scores, vb.settings.answering)
+    by_id = {h.chunk.id: h.score for h in pool}
+    assert {c.passage_rank for c in cands} >= {1, 2}
+    for c in cands:
+        assert c.passage_gap == by_id[c.chunk_id] - pool[0].score
+        assert (c.passage_gap == 0.0) == (c.chunk_id == pool[0].chunk.id)
+        assert c.passage_gap <= 0.0
+
+
 def test_lexical_coverage_weights_rare_terms() -> None:
     idf = {"soest": 3.0, "wethouder": 0.5}
     assert lexical_coverage(["soest", "wethouder"], {"soest"}, idf) == pytest.approx(3.0 / 3.5)

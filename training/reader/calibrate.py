@@ -26,10 +26,14 @@ difference of the evidence between a Dutch and an English question, added at run
 the evidence of a question that is not Dutch (``vraagbaak.qa.abstain.reader_confidence``).
 
 The answer is chosen among the candidates the reader read by its logit plus a weight times
-the cheap score (``vraagbaak.qa.answer.choice_score``); the weight is the one that picks the
-sentence holding the answer most often for the questions asked of the whole index (a grid,
-two-fold cross-validated over articles, then fitted on all). The evidence is the reader's
-logit for the answer so chosen and the dense similarities
+the cheap score plus a weight times its passage's gap below the best passage's fused
+retrieval score (``vraagbaak.qa.answer.choice_score``). The two weights are the pair (on a
+grid) that chooses best on the questions asked of the whole index, averaged over the two
+training sets: the sentence holding the answer (held-out SQuAD) and a sentence of the
+answering document (the Dutch Debian FAQ, which has no sentence labels; it is where the
+choice between documents shows), each over its questions whose answer is among the
+candidates read; two-fold cross-validated over articles and chapters, then fitted on all.
+The evidence is the reader's logit for the answer so chosen and the dense similarities
 (language-neutral; the lexical features of a Dutch analyser mean little on English text).
 A class-balanced logistic regression (``bench/calibrate_abstention.fit_logistic``) gives the
 probability; vraagbaak abstains below the threshold. Figures are two-fold cross-validated
@@ -72,6 +76,7 @@ from calibrate_abstention import fit_logistic, hash_fold, on_topic_search  # noq
 
 CARD = ROOT / "vraagbaak" / "data" / "reader" / "reader.json"
 WEIGHT_GRID = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0)
+PASSAGE_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 USE = ("reader_logit", "top_passage_dense", "top_sentence_dense", "answer_dense")
 WEIGHTS = {"heldout+": 1.0, "heldout-same-article": 1.0, "heldout-other-articles": 0.5,
            "heldout-on-corpus": 0.5, "heldout-unanswerable": 0.5,
@@ -89,14 +94,19 @@ def _norm(text: str) -> str:
 
 def is_gold(source: str, text: str, gold_source: str, gold: str | None) -> bool:
     """Whether a candidate sentence is the one holding the answer (vraagbaak's splitter may
-    cut a sentence differently from SQuAD's, so either may contain the other)."""
-    if gold is None or source != gold_source:
+    cut a sentence differently from SQuAD's, so either may contain the other); with no
+    ``gold`` sentence (the FAQ), whether it is a sentence of the answering document."""
+    if source != gold_source or not gold_source:
         return False
+    if gold is None:
+        return True
     a, b = _norm(text), _norm(gold)
     return bool(a) and (a in b or b in a)
 
 
-Cand = tuple[float, float, dict[str, float], bool]  # cheap score, logit, evidence, gold
+# cheap score, logit, evidence, gold, the passage's gap below the best passage's score
+Cand = tuple[float, float, dict[str, float], bool, float]
+Weights = tuple[float, float]  # of the cheap score and of the passage's gap
 
 
 def readings(vb: Vraagbaak, q: str, sources: list[str] | None = None,
@@ -119,24 +129,30 @@ def readings(vb: Vraagbaak, q: str, sources: list[str] | None = None,
         ev["reader_logit"] = r.logit
         chunk = ix.chunks[c.chunk_id]
         text = chunk.text[c.start - chunk.start : c.end - chunk.start]
-        out.append((c.score, r.logit, ev, is_gold(chunk.source, text, *gold)))
+        out.append((c.score, r.logit, ev, is_gold(chunk.source, text, *gold), c.passage_gap))
     none = {} if out else {**retrieval_evidence(ix, question, scores, None).to_dict(),
                            "reader_logit": -10.0}
     return out, none
 
 
-def chosen(cands: list[Cand], weight: float) -> Cand | None:
-    """The candidate the pipeline answers with at this weight of the cheap score."""
-    return max(cands, key=lambda c: choice_score(c[1], c[0], weight)) if cands else None
+def chosen(cands: list[Cand], weights: Weights) -> Cand | None:
+    """The candidate the pipeline answers with at these weights of the cheap score and
+    of the passage's gap."""
+    w, wp = weights
+    return max(cands, key=lambda c: choice_score(c[1], c[0], w, c[4], wp)) if cands else None
 
 
-def fit_weight(rows: list[tuple[list[Cand], str]]) -> tuple[float, dict[float, float]]:
-    """The cheap score's weight that picks the answering candidate most often over
-    ``rows`` (questions whose answer is among the candidates); and every weight's hit
-    rate."""
-    hits = {w: float(np.mean([chosen(c, w)[3] for c, _ in rows]))  # type: ignore[index]
-            for w in WEIGHT_GRID}
-    return max(WEIGHT_GRID, key=lambda w: (hits[w], -w)), hits
+def fit_weights(
+    sets: list[list[tuple[list[Cand], str]]],
+) -> tuple[Weights, dict[Weights, list[float]]]:
+    """The weights that pick the answering candidate most often, averaged over ``sets``
+    (each: questions whose answer is among the candidates); ties go to the smaller passage
+    weight, then the smaller cheap weight. And every pair's hit rate per set."""
+    hits = {(w, wp): [float(np.mean([chosen(c, (w, wp))[3] for c, _ in rows]))  # type: ignore[index]
+                      for rows in sets]
+            for w in WEIGHT_GRID for wp in PASSAGE_GRID}
+    best = max(hits, key=lambda k: (round(float(np.mean(hits[k])), 9), -k[1], -k[0]))
+    return best, hits
 
 
 def main() -> int:
@@ -190,29 +206,38 @@ def main() -> int:
                              answering=reading, sentence_vectors=mode))
     faq.ingest([a.cache / "faq"])
     english: list[tuple[list[Cand], dict[str, float], str, str]] = []  # measured only
-    for num, q_nl, q_en, _src in faq_qs:
+    for num, q_nl, q_en, src in faq_qs:
         chapter = "faq-" + num.split(".")[0]
         others = [s for n, s in faq_sources.items() if not related(n, num)]
-        ask(faq, q_nl, "faq-nl+", chapter)
+        ask(faq, q_nl, "faq-nl+", chapter, None, (src, None))
         english.append((*readings(faq, q_en), "faq-en+", chapter))
         ask(faq, q_nl, "faq-nl-other-sections", chapter, others)
         ask(corpus, q_nl, "faq-nl-on-corpus", chapter)
 
-    # the weight of the cheap score in the choice, on the questions asked of the whole index
-    answerable = [(c, art) for c, _, g, art in asked if g == "heldout+"]
-    in_reach = [(c, art) for c, art in answerable if any(x[3] for x in c)]
-    weight, by_weight = fit_weight(in_reach)
-    print(f"answer among the candidates read: {len(in_reach)}/{len(answerable)}")
+    # the weights of the choice, on the questions asked of the whole index whose answer is
+    # among the candidates read: held-out SQuAD (the sentence), the FAQ (the document)
+    sets = []
+    for g in POSITIVE:
+        answerable = [(c, art) for c, _, grp_, art in asked if grp_ == g]
+        sets.append([(c, art) for c, art in answerable if any(x[3] for x in c)])
+        print(f"{g}: the answer among the candidates read for {len(sets[-1])}/{len(answerable)}")
+    weight, by_weight = fit_weights(sets)
+    print("choice hit rate (held-out SQuAD / FAQ) by cheap weight (rows) and passage weight:")
+    print("       " + " ".join(f"{wp:>11}" for wp in PASSAGE_GRID))
     for w_ in WEIGHT_GRID:
-        print(f"  cheap weight {w_:5.1f}: answering candidate chosen {by_weight[w_]:.3f}")
-    cv_hits = []
+        print(f"{w_:6.1f} " + " ".join(
+            "{:.3f}/{:.3f}".format(*by_weight[(w_, wp)]) for wp in PASSAGE_GRID))
+    cv_hits: list[list[bool]] = [[], []]
     for f in (0, 1):
-        w_f, _ = fit_weight([x for x in in_reach if hash_fold(x[1]) == f])
-        test = [c for c, art in in_reach if hash_fold(art) == 1 - f]
-        cv_hits += [chosen(c, w_f)[3] for c in test]  # type: ignore[index]
-        print(f"  fold {f}: weight {w_f}")
-    print(f"chosen weight {weight}; 2-fold CV hit rate {np.mean(cv_hits):.3f} "
-          f"(reader alone {by_weight[0.0]:.3f})")
+        w_f, _ = fit_weights([[x for x in rows_ if hash_fold(x[1]) == f] for rows_ in sets])
+        for k, rows_ in enumerate(sets):
+            cv_hits[k] += [chosen(c, w_f)[3] for c, art in rows_  # type: ignore[index]
+                           if hash_fold(art) == 1 - f]
+        print(f"  fold {f}: weights {w_f}")
+    print(f"chosen weights (cheap, passage) {weight}; 2-fold CV hit rate "
+          f"{np.mean(cv_hits[0]):.3f} / {np.mean(cv_hits[1]):.3f} (reader alone "
+          "{:.3f} / {:.3f}; cheap only, before: {:.3f} / {:.3f})".format(
+              *by_weight[(0.0, 0.0)], *by_weight[(weight[0], 0.0)]))
     rows: list[tuple[dict[str, float], int, str, str]] = []
     for cands, empty, group, art in asked:
         best = chosen(cands, weight)
@@ -248,8 +273,9 @@ def main() -> int:
         print(f"  English FAQ questions on the Dutch FAQ, answered ({label}): {answered:.3f}")
     cal = {"features": list(USE), "coef": [round(float(c), 6) for c in coef],
            "language_shift": [round(float(v), 5) for v in shift],
-           "cheap_weight": weight, "cheap_weight_hits": {str(k): round(v, 4)
-                                                         for k, v in by_weight.items()},
+           "cheap_weight": weight[0], "passage_weight": weight[1],
+           "choice_hits": {f"{w_}/{wp}": [round(v, 4) for v in by_weight[(w_, wp)]]
+                           for w_, wp in by_weight if wp in (0.0, weight[1])},
            "intercept": round(float(intercept), 6), "threshold": 0.5,
            "fitted_on": {g: int((grp == g).sum()) for g in WEIGHTS},
            "on_topic_scale": scale, "weights": weights, "correct_at_threshold_cv": correct,

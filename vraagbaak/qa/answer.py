@@ -29,6 +29,8 @@ class Candidate:
     lexical: float
     passage_rank: int
     score: float
+    passage_gap: float = 0.0
+    """How far its passage's fused retrieval score lies below the best passage's (<= 0)."""
 
 
 def lexical_coverage(
@@ -49,6 +51,7 @@ def candidates(
     """Score every sentence of the top passages, best first."""
     qterms, idf = list(question.terms), dict(question.idf)
     out = []
+    best = hits[0].score if hits else 0.0
     for hit in hits[: cfg.passages]:
         c = hit.chunk
         sims = scores.sentence_sims(c.id)
@@ -69,7 +72,7 @@ def candidates(
             dense = float(sims[j])
             lex = lexical_coverage(qterms, set(index.analyzer.terms(context)), idf)
             score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
-            out.append(Candidate(c.id, j, s, e, dense, lex, hit.rank, score))
+            out.append(Candidate(c.id, j, s, e, dense, lex, hit.rank, score, hit.score - best))
     out.sort(key=lambda x: -x.score)
     return out
 
@@ -101,19 +104,23 @@ def candidate_context(index: Index, cand: Candidate, mode: str = "previous") -> 
 @dataclass(frozen=True)
 class Reading:
     """A candidate, the reading model's logit for it (higher: more likely the answer), and
-    the score it is chosen by: the logit plus ``cheap_weight`` times the cheap score."""
+    the score it is chosen by (:func:`choice_score`)."""
 
     candidate: Candidate
     logit: float
     score: float
 
 
-def choice_score(logit: float, cheap: float, cheap_weight: float) -> float:
-    """How the answer is chosen among the candidates the reader read: its logit plus
-    ``cheap_weight`` times the cheap score (similarity, shared words, passage rank). The
-    weight is fitted with the reader's calibration on held-out training data
-    (``training/reader/calibrate.py``); 0 lets the reader alone decide."""
-    return logit + cheap_weight * cheap
+def choice_score(
+    logit: float, cheap: float, cheap_weight: float, gap: float = 0.0, passage_weight: float = 0.0
+) -> float:
+    """How the answer is chosen among the candidates the reader read: its logit, plus
+    ``cheap_weight`` times the cheap score (similarity, shared words, passage rank), plus
+    ``passage_weight`` times its passage's ``gap`` (how far the passage's fused retrieval
+    score lies below the best passage's; 0 for the best passage's sentences). The weights
+    are fitted with the reader's calibration on held-out training data
+    (``training/reader/calibrate.py``); both 0 let the reader alone decide."""
+    return logit + cheap_weight * cheap + passage_weight * gap
 
 
 def read(
@@ -123,6 +130,7 @@ def read(
     cands: list[Candidate],
     n: int,
     cheap_weight: float = 0.0,
+    passage_weight: float = 0.0,
 ) -> list[Reading]:
     """The reader's verdict on the ``n`` best candidates (by the cheap score), best first
     by :func:`choice_score`."""
@@ -133,8 +141,8 @@ def read(
         [candidate_context(index, c, reader.card.context) for c in top],
     )
     out = [
-        Reading(c, float(z), choice_score(float(z), c.score, cheap_weight))
-        for c, z in zip(top, logits, strict=True)
+        Reading(c, z, choice_score(z, c.score, cheap_weight, c.passage_gap, passage_weight))
+        for c, z in zip(top, map(float, logits), strict=True)
     ]
     out.sort(key=lambda r: -r.score)
     return out

@@ -203,7 +203,10 @@ class Pipeline:
         if reader is not None and cands:
             cal = reader.card.calibration
             weight = float(cal.get("cheap_weight", 0.0))
-            best = read(reader, self.index, q, cands, self.settings.answering.read, weight)[0]
+            passage_weight = float(cal.get("passage_weight", 0.0))
+            best = read(
+                reader, self.index, q, cands, self.settings.answering.read, weight, passage_weight
+            )[0]
             ev = abstain.evidence(self.index, q, scores, best.candidate)
             return Judgement(
                 best=best.candidate,
