@@ -227,7 +227,7 @@ def main() -> int:
     for w_ in WEIGHT_GRID:
         print(f"{w_:6.1f} " + " ".join(
             "{:.3f}/{:.3f}".format(*by_weight[(w_, wp)]) for wp in PASSAGE_GRID))
-    cv_hits: list[list[bool]] = [[], []]
+    cv_hits: list[list[bool]] = [[] for _ in sets]
     for f in (0, 1):
         w_f, _ = fit_weights([[x for x in rows_ if hash_fold(x[1]) == f] for rows_ in sets])
         for k, rows_ in enumerate(sets):
