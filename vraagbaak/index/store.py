@@ -32,7 +32,14 @@ from ..types import Chunk, Document
 from .analysis import AnalysisSettings, Analyzer
 from .ann import choose_params, make_dense_index, save_dense_index, vector_dtype
 from .cache import EmbeddingCache, Lookup, text_key
-from .embedding import LazyTexts, VectorFile, embed_chunks, sentence_mode
+from .embedding import (
+    LazyTexts,
+    VectorFile,
+    embed_chunks,
+    passage_key,
+    passage_mode,
+    sentence_mode,
+)
 from .encoders import Encoder
 from .layout import (
     CHECKED_FILES,
@@ -110,10 +117,12 @@ def previous_vectors(
     previous: Index | None,
     encoder_id: str,
     sentence_text: Callable[[Chunk, int, int], str] = sentence_input,
+    passages: str = "whole",
 ) -> Lookup | None:
     """A lookup of the vectors an earlier generation holds, by cache key (built on first
     use: only an ingest that misses the cache pays for hashing the old texts).
-    ``sentence_text`` is the text its sentences were embedded as (their mode's)."""
+    ``sentence_text`` is the text its sentences were embedded as (their mode's), and
+    ``passages`` how its passage vectors were made (:func:`~.embedding.passage_mode`)."""
     if previous is None or previous.manifest["encoder"]["id"] != encoder_id:
         return None
     table: dict[str, tuple[bool, int]] = {}
@@ -122,7 +131,8 @@ def previous_vectors(
         if not table:
             row = 0
             for c in previous.chunks:
-                table.setdefault(text_key(encoder_id, "passage", passage_input(c)), (True, c.id))
+                key = passage_key(encoder_id, passage_input(c), passages)
+                table.setdefault(key, (True, c.id))
                 for s, e in c.sentences:
                     text = sentence_text(c, s, e)
                     table.setdefault(text_key(encoder_id, "passage", text), (False, row))
@@ -248,8 +258,12 @@ def build_generation(
     n_sentences = sum(len(c.sentences) for c in chunks)
     dtype = vector_dtype(n_chunks)
     mode = sentence_mode(encoder, sentence_vectors)
-    if previous is not None and previous.manifest["encoder"].get("sentences", "separate") != mode:
-        previous = None  # its sentence vectors were made another way: none to lend
+    pmode = passage_mode(encoder)
+    if previous is not None and (
+        previous.manifest["encoder"].get("sentences", "separate") != mode
+        or previous.manifest["encoder"].get("passages", "whole") != pmode
+    ):
+        previous = None  # its vectors were made another way: none to lend
     sentence_text = bare_sentence_input if mode == "bare" else sentence_input
     pfile = VectorFile(gen / "passages.npy", n_chunks, dim, dtype)
     sfile = VectorFile(gen / "sentences.npy", n_sentences, dim, dtype)
@@ -260,7 +274,7 @@ def build_generation(
             sentence_text=sentence_text,
             in_passage=mode == "passage",
             previous=previous,
-            fallback=previous_vectors(previous, encoder.id, sentence_text),
+            fallback=previous_vectors(previous, encoder.id, sentence_text, pmode),
             progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
         )
     except BaseException:
@@ -291,7 +305,8 @@ def build_generation(
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": now,
-        "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim, "sentences": mode},
+        "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim, "sentences": mode,
+                    "passages": pmode},
         "chunking": asdict(chunking),
         "versions": code_versions(),
         "analysis": analysis.to_dict(),
