@@ -344,3 +344,17 @@ def test_reader_reads_the_context_only_when_trained_with_it(reader) -> None:  # 
     title = ["Jan Smit"] * 2
     assert np.allclose(titled.logits(q, sents, title),
                        a.logits(q, [f"Jan Smit: {s}" for s in sents]), atol=1e-5)
+
+
+def test_title_dropout_leaves_a_stable_share_of_training_pairs_without_their_title() -> None:
+    pytest.importorskip("torch")
+    from training.reader.train import contexts
+
+    g = {"q": "", "article": "squad/Rhine_river", "sents": ["De Rijn stroomt."]}
+    asked = [dict(g, q=f"Vraag {i}?") for i in range(400)]
+    assert {contexts([g], "title")(q, "s") for q in asked} == {"Rhine river"}
+    half = contexts([g], "title", 0.5)
+    got = [half(q, "s") for q in asked]
+    assert set(got) == {"", "Rhine river"}
+    assert 0.4 < got.count("") / len(got) < 0.6
+    assert got == [contexts([g], "title", 0.5)(q, "s") for q in asked]  # same on every run

@@ -18,6 +18,7 @@ the word embeddings and the bottom layers stay as shipped. Checkpoints every few
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import time
@@ -55,15 +56,24 @@ def article_title(g: dict) -> str:
     return g["article"].split("/", 1)[-1].replace("_", " ")
 
 
-def contexts(groups: list[dict], mode: str) -> Context:
+def contexts(groups: list[dict], mode: str, title_dropout: float = 0.0) -> Context:
     """What a model trained with context ``mode`` (one of ``vraagbaak.qa.reader.CONTEXTS``)
     reads beside a group's sentence: the sentence before it, its article's title, or
-    nothing."""
+    nothing. With ``title_dropout`` that share of (question, sentence) pairs, chosen by a
+    hash (the same on every run), reads no title, so the model also learns to answer
+    without leaning on it."""
     if mode == "previous":
         prev = previous_sentences(groups)
         return lambda g, s: prev.get((g["article"], s), "")
     if mode == "title":
-        return lambda g, s: article_title(g)
+        if title_dropout <= 0:
+            return lambda g, s: article_title(g)
+
+        def titled(g: dict, s: str) -> str:
+            h = hashlib.sha256(f"{g['q']}\0{s}".encode()).digest()
+            return "" if int.from_bytes(h[:4], "big") / 2**32 < title_dropout else article_title(g)
+
+        return titled
     return no_context
 
 
@@ -165,6 +175,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     ap.add_argument("--title", action="store_true",
                     help="read each sentence after its document's title: '{title}: {sentence}'")
+    ap.add_argument("--title-dropout", type=float, default=0.0, metavar="P",
+                    help="with --title: this share of pairs reads no title")
     ap.add_argument("--listwise", type=int, default=0, metavar="SIZE",
                     help="train on whole groups of up to SIZE sentences: a softmax over each "
                     "answerable group's sentences (the answer is chosen among them) plus "
@@ -180,7 +192,7 @@ def main() -> None:
         raise SystemExit("--title and --context do not go together")
     mode = "previous" if a.context else "title" if a.title else ""
     train = [g for g in groups if g["split"] == "train"]
-    context = contexts(groups, mode)
+    context = contexts(groups, mode, a.title_dropout)
     # Each unit is a list of pair indices: one pair, or (listwise) one group's pairs.
     units: list[list[int]] = []
     pairs: list[Pair] = []
