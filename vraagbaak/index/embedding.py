@@ -99,15 +99,6 @@ def passage_key(encoder_id: str, passage_text: str, mode: str) -> str:
     return text_key(encoder_id, COMPOSED_ROLE if mode == "composed" else "passage", passage_text)
 
 
-def split_head(chunk: Chunk, passage_text: str) -> tuple[str, str]:
-    """``(head, body)`` of a passage as it is embedded: what ``passage_text`` puts
-    before the passage's own text (title and section, without the line break), and the
-    passage."""
-    if not passage_text.endswith(chunk.text):
-        raise ValueError("the passage text does not end with the passage")
-    return passage_text[: len(passage_text) - len(chunk.text)].rstrip("\n"), chunk.text
-
-
 def sentence_mode(encoder: Encoder, wanted: str) -> str:
     """How an ingest with ``encoder`` makes sentence vectors when ``wanted`` (a
     :data:`~vraagbaak.settings.SENTENCE_VECTORS` value): ``passage`` (from the passage's
@@ -118,14 +109,20 @@ def sentence_mode(encoder: Encoder, wanted: str) -> str:
     return wanted
 
 
+def passage_head(chunk: Chunk, passage_text: str) -> str:
+    """What ``passage_text`` (a passage as it is embedded) puts before the passage's own
+    text: its title and section and the line break after them."""
+    if not passage_text.endswith(chunk.text):
+        raise ValueError("the passage text does not end with the passage")
+    return passage_text[: len(passage_text) - len(chunk.text)]
+
+
 def passage_parts(chunk: Chunk, passage_text: str) -> tuple[str, list[str]]:
     """``(head, parts)`` of a passage as it is embedded: ``head`` is what
     ``passage_text`` puts before the passage's own text (title, section), ``parts`` the
     text between sentences and the sentences, alternating: ``[gap, s0, gap, s1, …, tail]``
     (so sentence ``i`` is part ``2 * i + 1``)."""
-    if not passage_text.endswith(chunk.text):
-        raise ValueError("the passage text does not end with the passage")
-    head = passage_text[: len(passage_text) - len(chunk.text)]
+    head = passage_head(chunk, passage_text)
     parts: list[str] = []
     at = 0
     for s, e in chunk.sentences:
@@ -353,7 +350,7 @@ def _with_heads(
     """The passage vectors of ``chunks`` (embedded as ``texts``) composed from their
     bodies' vectors ``bodies`` and their heads', each distinct head encoded once; and how
     many heads were encoded."""
-    heads = [split_head(c, t)[0] for c, t in zip(chunks, texts, strict=True)]
+    heads = [passage_head(c, t).rstrip("\n") for c, t in zip(chunks, texts, strict=True)]
     distinct = sorted(set(heads))
     row = {h: i for i, h in enumerate(distinct)}
     hv = encoder.encode(distinct)
@@ -395,11 +392,10 @@ def _separate_slice(
     dim = pout.shape[1]
     sentences = [sentence_text(c, s, e) for c in chunks for s, e in c.sentences]
     encoded = reused = 0
-    jobs: list[tuple[list[str], np.ndarray]] = [(sentences, sout)]
+    jobs: list[tuple[list[str], np.ndarray]] = [(texts, pout), (sentences, sout)]
     if pmode == "composed":
         encoded, reused = _composed_slice(encoder, chunks, texts, pout, cache, fallback)
-    else:
-        jobs.insert(0, (texts, pout))
+        jobs = jobs[1:]
     for items, out in jobs:
         vecs, k = embed_cached(
             encoder.encode, items, encoder_id=encoder.id, role="passage", dim=dim,
@@ -420,28 +416,26 @@ def _composed_slice(
     cache: EmbeddingCache,
     fallback: Lookup | None,
 ) -> tuple[int, int]:
-    """Fill ``pout`` with the composed passage vectors of ``chunks``: from the cache or
-    the previous generation where they have them, else made from the bodies and the
-    distinct heads (:func:`_with_heads`). Returns ``(encoded, reused)``: how many texts
-    (bodies and heads) were encoded, and how many passage vectors were found."""
-    dim = pout.shape[1]
-    keys = [passage_key(encoder.id, t, "composed") for t in texts]
-    have = cache.get_many(keys, dim=dim)
-    lacking = [k for k in keys if k not in have]
-    if lacking and fallback is not None:
-        carried = {k: v for k, v in fallback(lacking).items() if usable(v, dim)}
-        cache.put_many(carried)
-        have.update(carried)
-    todo = [i for i, k in enumerate(keys) if k not in have]
-    for i, k in enumerate(keys):
-        if k in have:
-            pout[i] = have[k]
-    if not todo:
-        return 0, len(keys)
-    bodies = encoder.encode([chunks[i].text for i in todo])
-    made, n_heads = _with_heads(
-        encoder, [chunks[i] for i in todo], [texts[i] for i in todo], bodies
+    """Fill ``pout`` with the composed passage vectors of ``chunks`` (embedded as
+    ``texts``): from the cache or the previous generation where they have them, else made
+    from the bodies and the distinct heads of the slice (:func:`_with_heads`). Returns
+    ``(encoded, reused)``: how many texts (bodies and heads) were encoded, and how many
+    passage vectors were found."""
+    by_text = dict(zip(texts, chunks, strict=True))
+    heads = 0
+
+    def compose(batch: list[str]) -> np.ndarray:
+        nonlocal heads
+        part = [by_text[t] for t in batch]
+        made, n = _with_heads(encoder, part, batch, encoder.encode([c.text for c in part]))
+        heads += n
+        return made
+
+    whole = max(1, len(texts))  # one batch: each head is read once per slice
+    vecs, k = embed_cached(
+        compose, texts, encoder_id=encoder.id, role=COMPOSED_ROLE, dim=pout.shape[1],
+        cache=cache, fallback=fallback, batch_size=whole, write_every=whole,
     )
-    pout[todo] = made
-    cache.put_many({keys[i]: v for i, v in zip(todo, made, strict=True)})
-    return len(todo) + n_heads, len(keys) - len(todo)
+    if len(vecs):
+        pout[:] = vecs
+    return k + heads, len(texts) - k
