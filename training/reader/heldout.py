@@ -6,7 +6,7 @@ the torch model and the share of questions whose best-scored sentence answers is
 A quick check of a checkpoint or a packaged reader, before exporting and calibrating.
 
     python -m training.reader.heldout --checkpoint training/out/checkpoint.pt [--context]
-    python -m training.reader.heldout --reader vraagbaak/data/reader
+    python -m training.reader.heldout --reader vraagbaak/data/reader [--dump OUT.jsonl]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=600)
     ap.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="write each question's labels and logits as JSON lines")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     groups = [json.loads(line) for line in a.groups.open(encoding="utf-8")]
@@ -53,12 +55,17 @@ def main() -> int:
         model.eval()
     tok = f.tokenizer
     right = 0
+    dump = a.dump.open("w", encoding="utf-8") if a.dump else None
     with torch.no_grad():
         for g in held:
             texts = [pair_text(g["q"], s, context(g, s), mode) for s in g["sents"]]
             ids, mask = batch([tok.encode(t, max_tokens=a.max_tokens) for t in texts], tok.pad)
             z = model(ids, mask)
             right += int(g["labels"][int(z.argmax())] == 1)
+            if dump is not None:
+                dump.write(json.dumps({"labels": g["labels"], "logits": z.tolist()}) + "\n")
+    if dump is not None:
+        dump.close()
     print(f"held-out SQuAD questions: {len(held)}, answering sentence picked: "
           f"{right / len(held):.3f}")
     return 0
