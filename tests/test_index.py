@@ -81,6 +81,64 @@ def test_add_and_remove(corpus_copy: Path, fake_settings: Settings, tmp_path: Pa
         vb.remove(["nope.txt"])
 
 
+def _doc(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Titel\n\n{text}\n", "utf-8")
+    return path
+
+
+def test_add_keeps_another_file_of_the_same_name(fake_settings: Settings, tmp_path: Path) -> None:
+    vb = Vraagbaak(fake_settings)
+    one = _doc(tmp_path / "d1" / "rapport.txt", "Het eerste rapport gaat over de Teylingse Ton.")
+    two = _doc(tmp_path / "d2" / "rapport.txt", "Het tweede rapport gaat over jeugdzorg.")
+    vb.ingest([one])
+    report = vb.ingest([two], add=True)
+    assert report.added == [str(two.resolve())] and not report.changed
+    assert {s.source: s.path for s in vb.sources()} == {
+        "rapport.txt": str(one.resolve()),
+        str(two.resolve()): str(two.resolve()),
+    }
+    # without --add the index holds what is named, each file under the name it has
+    report = vb.ingest([two])
+    assert [s.source for s in vb.sources()] == [str(two.resolve())]
+    assert report.removed == ["rapport.txt"] and not report.changed
+    # and a file of the same name takes the place of one that is not named
+    vb.ingest([one])
+    report = vb.ingest([two])
+    assert report.changed == ["rapport.txt"]
+    assert [s.path for s in vb.sources()] == [str(two.resolve())]
+
+
+def test_a_file_added_again_on_its_own_stays_one_source(
+    fake_settings: Settings, tmp_path: Path
+) -> None:
+    vb = Vraagbaak(fake_settings)
+    folder = tmp_path / "inc"
+    f = _doc(folder / "houten.txt", "Houten werkt met dienend beleid.")
+    _doc(folder / "ander.txt", "Een ander document over maatwerk.")
+    vb.ingest([folder])
+    f.write_text("Titel\n\nHouten werkt nu met een nieuw beleid.\n", "utf-8")
+    report = vb.ingest([f], add=True)
+    assert report.changed == ["inc/houten.txt"] and not report.added
+    assert {s.source for s in vb.sources()} == {"inc/houten.txt", "inc/ander.txt"}
+    ix = Index.open(fake_settings.index_dir)
+    assert ix.source_text("inc/houten.txt") == f.read_text("utf-8")
+    assert any("nieuw beleid" in c.text for c in ix.chunks)
+
+
+def test_a_file_named_twice_is_indexed_once(fake_settings: Settings, tmp_path: Path) -> None:
+    vb = Vraagbaak(fake_settings)
+    folder = tmp_path / "docs"
+    a = _doc(folder / "a.txt", "Het document over de Teylingse Ton.")
+    vb.ingest([a, a])
+    assert [s.source for s in vb.sources()] == ["a.txt"]
+    vb.ingest([folder, a])  # an indexed file keeps its name
+    assert [s.source for s in vb.sources()] == ["a.txt"]
+    other = Vraagbaak(fake_settings.with_(index_dir=fake_settings.index_dir.parent / "other"))
+    other.ingest([folder, a])
+    assert [s.source for s in other.sources()] == ["docs/a.txt"]
+
+
 def test_damaged_index_is_reported(corpus_copy: Path, fake_settings: Settings) -> None:
     Vraagbaak(fake_settings).ingest([corpus_copy])
     gen = live_generation(fake_settings.index_dir)

@@ -25,7 +25,7 @@ from .layout import (
     write_error,
     write_lock,
 )
-from .reader import Index
+from .reader import Index, SourceInfo
 from .store import BuildReport, Progress, build_generation, swap_in
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,38 @@ def _same_settings(
         and m["analysis"] == analysis.to_dict()
         and m.get("versions") == code_versions()
     )
+
+
+def source_names(
+    found: list[tuple[Path, str]], old: list[SourceInfo], *, add: bool
+) -> list[tuple[Path, str]]:
+    """The source name each found file is indexed under, given the sources already indexed.
+
+    A file that is already indexed keeps its name, however it is named now (a file indexed
+    through its folder and added again on its own is the same source, not a second one).
+    A new file whose name an indexed source already has takes its full path as its name
+    when that source is another file that is kept (``add``, and the file is still there),
+    so that adding it does not replace the other; otherwise it takes the source's place,
+    as a folder moved elsewhere does.
+    """
+    by_path: dict[str, str] = {}
+    for s in sorted(old, key=lambda s: len(s.source)):  # a file before its attachments
+        by_path.setdefault(s.path, s.source)
+    old_path = {s.source: s.path for s in old}
+    real = [str(p.resolve()) for p, _ in found]
+    kept = {by_path[r] for r in real if r in by_path}
+    out: list[tuple[Path, str]] = []
+    taken: set[str] = set()
+    for (p, name), r in zip(found, real, strict=True):
+        if r in by_path:
+            name = by_path[r]
+        elif name in kept or name in taken or (
+            add and name in old_path and old_path[name] != r and Path(old_path[name]).exists()
+        ):
+            name = r
+        taken.add(name)
+        out.append((p, name))
+    return out
 
 
 def ingest(
@@ -97,6 +129,7 @@ def ingest(
         old = _old_index(settings, add=add)
         reusable = old is not None and _same_settings(old, settings, encoder, analysis)
         old_by_source = {s.source: s for s in old.sources} if old else {}
+        found = source_names(found, list(old.sources) if old else [], add=add)
 
         documents: list[tuple[Document, str]] = []
         chunks_by_doc: list[list[Chunk]] = []

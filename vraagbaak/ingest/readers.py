@@ -257,7 +257,8 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[
 
     Returns:
         ``(found, skipped)``: ``found`` pairs each file with its source name (the folder's
-        name plus the path inside it, or the file's name); ``skipped`` pairs each
+        name plus the path inside it, or the file's name; a second file of the same name
+        gets its full path), each file once however often it is named; ``skipped`` pairs each
         unsupported file with the reason.
 
     Raises:
@@ -266,6 +267,7 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[
     found: list[tuple[Path, str]] = []
     skipped: list[tuple[Path, str]] = []
     seen: set[str] = set()
+    files: set[Path] = set()  # a file named twice (or inside a folder also named) is read once
     for raw in paths:
         p = Path(raw).expanduser()
         if not p.exists() and not p.is_symlink():
@@ -285,8 +287,12 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[
             if problem is not None:
                 skipped.append((f, problem))
                 continue
+            real = f.resolve()
+            if real in files:
+                continue
+            files.add(real)
             if name in seen:
-                name = str(f.resolve())
+                name = str(real)
             seen.add(name)
             found.append((f, name))
     return found, skipped
