@@ -253,7 +253,7 @@ def test_text_output_has_the_table_and_failures(
     (["eval", "{missing}"], "no such file"),
     (["eval", "{questions}", "--methods", "hybrid,colbert"], "methods must be among"),
     (["eval", "{questions}", "--limit", "0"], "--limit must be greater than 0"),
-    (["eval", "{bad}"], "not a question object"),
+    (["eval", "{bad}"], '"question" must be a non-empty text'),
 ])
 def test_user_errors_are_one_message(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

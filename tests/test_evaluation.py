@@ -167,7 +167,13 @@ def test_load_jsonl_locates_evidence(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content, match", [
-    ('{"id": 1}\n', "line 1: not a question object"),
+    ('{"id": 1}\n', 'line 1: "question" must be a non-empty text'),
+    ('{"question": "  "}\n', 'line 1: "question" must be'),
+    ('[1, 2, 3]\n', "line 1: a question must be a JSON object, not list"),
+    ('{"question": "Wat?", "evidence": "een quote"}\n', 'line 1: "evidence" must be a list'),
+    ('{"question": "Wat?", "evidence": [123]}\n', '"evidence" must be a list'),
+    ('{"question": "Wat?", "evidence": [""]}\n', '"evidence" must be a list'),
+    ('{"question": "Wat?", "answerable": "yes"}\n', '"answerable" must be true or false'),
     ("niet json\n", "line 1"),
     ('{"data": [{"paragraphs": [{"qas": []}]}]}', "not a SQuAD-style"),
     ("\n\n", "holds no questions"),

@@ -124,6 +124,21 @@ def locate(evidence: str, source_texts: dict[str, str]) -> list[Span]:
     return spans
 
 
+def question_problem(d: object) -> str | None:
+    """What is wrong with one parsed line of a question file (None: nothing)."""
+    if not isinstance(d, dict):
+        return f"a question must be a JSON object, not {type(d).__name__}"
+    q = d.get("question")
+    if not isinstance(q, str) or not q.strip():
+        return '"question" must be a non-empty text'
+    ev = d.get("evidence", [])
+    if not isinstance(ev, list) or not all(isinstance(e, str) and e for e in ev):
+        return '"evidence" must be a list of non-empty texts (exact quotes from a source)'
+    if not isinstance(d.get("answerable", True), bool):
+        return '"answerable" must be true or false'
+    return None
+
+
 def parse_jsonl(
     raw: str, source_texts: dict[str, str], *, name: str = "questions"
 ) -> list[EvalQuestion]:
@@ -138,17 +153,19 @@ def parse_jsonl(
             continue
         try:
             d = json.loads(line)
-            evidence = [str(e) for e in d.get("evidence", [])]
-            spans: list[Span] = []
-            unlocated = []
-            for ev in evidence:
-                found = locate(ev, source_texts)
-                spans.extend(found)
-                if not found:
-                    unlocated.append(ev)
-            question = str(d["question"])
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise InputError(f"{name}, line {n}: not a question object ({e}).") from None
+        except ValueError as e:
+            raise InputError(f"{name}, line {n}: not JSON ({e}).") from None
+        problem = question_problem(d)
+        if problem:
+            raise InputError(f"{name}, line {n}: {problem}.")
+        question = d["question"]
+        spans: list[Span] = []
+        unlocated = []
+        for ev in d.get("evidence", []):
+            found = locate(ev, source_texts)
+            spans.extend(found)
+            if not found:
+                unlocated.append(ev)
         qs.append(
             EvalQuestion(
                 id=str(d.get("id", n)), question=question,
