@@ -111,6 +111,30 @@ def test_missing_index_message(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 1 and "No index at" in err and "vraagbaak ingest" in err
 
 
+@pytest.mark.parametrize("args", [
+    ["ask", "Wat is maatwerk?"],
+    ["ingest", "{docs}"],
+    ["eval", "{questions}"],
+])
+def test_a_folder_of_other_files_is_not_made_an_index(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mijn-documenten"
+    folder.mkdir()
+    (folder / "notitie.txt").write_text("Mijn eigen notitie.\n", "utf-8")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Titel\n\nEen document over maatwerk.\n", "utf-8")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Wat is maatwerk?"}\n', "utf-8")
+    argv = [a.format(docs=docs, questions=questions) for a in args]
+    code, _out, err = run(capsys, "--index", str(folder), "--encoder", "fake:64", *argv)
+    assert code == 1
+    assert "is not a vraagbaak index and is not empty" in err and "Traceback" not in err
+    assert "No index yet" not in err
+    assert sorted(p.name for p in folder.iterdir()) == ["notitie.txt"]
+
+
 def test_index_built_with_other_encoder(
     corpus_index: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

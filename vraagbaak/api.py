@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .errors import IndexMissingError
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, settings_encoder
-from .index.layout import live_generation
+from .index.layout import check_writable_layout, live_generation
 from .index.reader import CheckReport, Index, SourceInfo
 from .index.store import BuildReport, Progress
 from .qa.pipeline import Pipeline
@@ -147,6 +147,18 @@ class Vraagbaak:
 
     def has_index(self) -> bool:
         return index_exists(self.settings)
+
+    def needs_index(self) -> bool:
+        """Whether there is no index yet (so :meth:`ensure_index` will build one).
+
+        Raises:
+            VraagbaakError: there is none and the folder cannot take one (it holds other
+                files, or generations without their ``current`` link).
+        """
+        if self.has_index():
+            return False
+        check_writable_layout(self.settings.index_dir)
+        return True
 
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build the index of the bundled corpus when there is none yet."""

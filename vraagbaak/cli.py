@@ -180,7 +180,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if len(questions) == 1:
         clean_question(questions[0])  # fail on an empty question before any work
     vb = _vb(args)
-    if not vb.has_index():
+    if vb.needs_index():
         print("No index yet: building one from the bundled corpus first ...", file=sys.stderr)
         progress, close = _progress_bar()
         try:

@@ -79,7 +79,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             vb = Vraagbaak(sub)
         else:
             vb = Vraagbaak(settings)
-            if not vb.has_index():
+            if vb.needs_index():
                 print("No index yet: building one from the bundled corpus first ...",
                       file=sys.stderr)
                 build = vb.ensure_index(progress=ingest_progress)

@@ -171,7 +171,7 @@ def ingest(
 
         if not documents:
             # nothing under the given paths could be read: fail, and leave the index as it is
-            why = "; ".join(f"{Path(p).name}: {w}" for p, w in report.skipped[:5])
+            why = "; ".join(f"{Path(p).name}: {w.rstrip('.')}" for p, w in report.skipped[:5])
             more = f" and {len(report.skipped) - 5} more" if len(report.skipped) > 5 else ""
             raise InputError(
                 "Nothing to index: no readable .txt, .md, .pdf, .docx or .html files found"

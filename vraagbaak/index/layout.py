@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexCorruptError, IndexLockedError, IndexWriteError
+from ..errors import IndexCorruptError, IndexLockedError, IndexWriteError, InputError
 from .manifest import ManifestError
 from .manifest import loads as load_manifest
 
@@ -234,6 +234,27 @@ def check_writable_layout(index_dir: Path) -> None:
         )
     if not link.is_symlink() and holds_index(index_dir):
         raise no_current_link(index_dir)
+    if not link.is_symlink() and other_files(index_dir):
+        raise InputError(
+            f"{index_dir} is not a vraagbaak index and is not empty "
+            f"(it holds {shown_name(other_files(index_dir)[0])}). vraagbaak makes an index "
+            "only in a new or empty folder. Nothing was changed.",
+            hint=f"Name a new folder: --index {_shell_quote(str(index_dir / 'vraagbaak-index'))}",
+        )
+
+
+def other_files(index_dir: Path) -> list[str]:
+    """What a folder without an index holds besides an index's own entries (generations,
+    hidden files), sorted; empty when the folder does not exist."""
+    try:
+        names = sorted(p.name for p in index_dir.iterdir())
+    except OSError:
+        return []
+    return [n for n in names if not n.startswith((".", "gen-")) and n != "current"]
+
+
+def shown_name(name: str) -> str:
+    return repr(name) if any(not c.isprintable() for c in name) else f"'{name}'"
 
 
 def no_current_link(index_dir: Path) -> IndexCorruptError:

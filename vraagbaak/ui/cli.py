@@ -31,7 +31,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     builder = IndexBuilder(vb)
-    if not vb.has_index():
+    if vb.needs_index():
         print("No index yet: the app builds one from the bundled corpus (progress below and "
               "in the page; a few minutes on a laptop).", file=sys.stderr, flush=True)
         threading.Thread(target=report_build, args=(builder,), daemon=True).start()
