@@ -15,7 +15,7 @@ questions are asked
 
 The same-language model (all features) judges a question in the language of its sources;
 it is fitted on the English questions over the English paragraphs, and its transfer to
-Dutch is what the evaluation sets measure. The cross-lingual model (dense features only)
+Dutch is what the evaluation sets measure. The cross-lingual model (dense features and names)
 judges a question in another language than the sources; its negatives include the English
 questions over the Dutch corpus.
 
@@ -33,6 +33,7 @@ checkout.
 Usage:
     python -m training.reader.prepare   # once: the held-out split (training/out/groups.jsonl)
     python bench/calibrate_abstention.py [--cache DIR] [--limit N] [--write]
+                                         [--only same_language|cross_lingual]
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ ON_TOPIC = (
 ON_TOPIC_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02, 0.0)
 ANSWERED = 0.93
 N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.abstain.Evidence)
+NAMES = "answer_passage_names_missing"
+# The same-language model weighs all the evidence but the names (its rarest-missing terms
+# cover them); the cross-lingual one the dense evidence and the names, which are written
+# alike in both languages, where the other shared words are not.
+SAME_LANGUAGE_FEATURES = tuple(f for f in FEATURES if f != NAMES)
+CROSS_FEATURES = (*FEATURES[:N_DENSE], NAMES)
 EN_XQUAD = ROOT / "bench" / "data" / "xquad-en.jsonl"
 EN_SAMPLE = ROOT / "bench" / "data" / "sample-en.jsonl"
 XQUAD = SHARED / "data/external/xquad-nl/xquad.nl.json"
@@ -206,7 +213,7 @@ def on_topic_search(
     positive: tuple[str, ...],
     on_topic: tuple[str, ...] = ON_TOPIC,
     train_rows: np.ndarray | None = None,
-    cols: slice = slice(None),
+    cols: list[int] | slice = slice(None),
     label: str = "",
 ) -> tuple[float, dict[str, float], np.ndarray]:
     """The stated rule for the on-topic negatives' weight: the largest factor of
@@ -268,6 +275,12 @@ def main() -> int:
         help="how the indexes embed sentences",
     )
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    ap.add_argument(
+        "--only",
+        choices=("same_language", "cross_lingual"),
+        default=None,
+        help="write only this model; the other stays as it is in the file",
+    )
     args = ap.parse_args()
     mode = args.sentence_vectors
     problem = missing()
@@ -364,10 +377,11 @@ def main() -> int:
     np.savez(args.cache / f"rows-{mode}.npz", x=x, y=y, groups=np.array(groups), fold=fold)
 
     fitted = {}
-    for name, cols, weights in (
-        ("same_language", slice(None), SAME_LANGUAGE_WEIGHTS),
-        ("cross_lingual", slice(0, N_DENSE), CROSS_WEIGHTS),
+    for name, names, weights in (
+        ("same_language", SAME_LANGUAGE_FEATURES, SAME_LANGUAGE_WEIGHTS),
+        ("cross_lingual", CROSS_FEATURES, CROSS_WEIGHTS),
     ):
+        cols = [FEATURES.index(f) for f in names]
         scale, weights, cv_p = on_topic_search(
             x, y, np.array(groups), fold, weights, positive=POSITIVE[name],
             train_rows=train_rows, cols=cols, label=name,
@@ -376,7 +390,7 @@ def main() -> int:
         train = train_rows & (w > 0)
         coef, intercept = fit_logistic(x[train][:, cols], y[train], weights=w[train])
         m = {
-            "features": list(FEATURES[cols]),
+            "features": list(names),
             "coef": [round(float(c), 6) for c in coef],
             "intercept": round(float(intercept), 6),
             "on_topic_scale": scale,
@@ -406,6 +420,15 @@ def main() -> int:
             p[judged], y[judged], [g for g, j in zip(groups, judged, strict=True) if j]
         )
         fitted[name] = m
+    if args.only is not None:  # the other model as the file has it
+        shipped = json.loads(OUT.read_text("utf-8"))
+        kept = "cross_lingual" if args.only == "same_language" else "same_language"
+        fitted[kept] = (
+            shipped["cross_lingual"]
+            if kept == "cross_lingual"
+            else {k: v for k, v in shipped.items() if k not in ("cross_lingual", "created")}
+        )
+        fitted[kept].pop("threshold", None)
     model = {
         **fitted["same_language"],
         "threshold": 0.5,

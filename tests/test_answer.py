@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from vraagbaak import Settings, Vraagbaak
+from vraagbaak.qa.abstain import names_missing
 from vraagbaak.qa.answer import (
     Candidate,
     _table_header,
@@ -14,6 +15,7 @@ from vraagbaak.qa.answer import (
     lexical_coverage,
     rarest_missing,
 )
+from vraagbaak.qa.question import name_words
 from vraagbaak.types import Chunk
 
 
@@ -87,6 +89,24 @@ def test_rarest_missing_term() -> None:
     )
     assert rarest_missing(["houten"], {"houten", "x"}, idf, n) == 0.0
     assert rarest_missing([], set(), idf, n) == 0.0
+
+
+@pytest.mark.parametrize("text, names", [
+    ("Which football club won the Eredivisie in 2018?", ["Eredivisie", "2018"]),
+    ("Wie is de burgemeester van Houten?", ["Houten"]),
+    ("Wat doet de WMO? En wat doet Movisie?", ["WMO", "Movisie"]),
+    ("Hoeveel raadsleden vinden zichzelf toegerust?", []),
+    ("Houten: wie is daar de burgemeester?", []),
+])
+def test_names_and_figures_of_a_question(text: str, names: list[str]) -> None:
+    assert name_words(text) == names
+
+
+def test_share_of_names_a_passage_lacks() -> None:
+    names = (("eredivisi",), ("2018",), ("villag", "deal"))
+    assert names_missing(names, {"2018", "villag", "deal"}) == pytest.approx(1 / 3)
+    assert names_missing(names, {"2018", "villag"}) == pytest.approx(2 / 3)
+    assert names_missing((), {"x"}) == 0.0
 
 
 def test_table_row_is_scored_with_its_header() -> None:

@@ -13,7 +13,10 @@ threshold (default 0.5; change it with ``--min-confidence`` or
 A question in another language than the sources (English over Dutch text) shares few
 words with them, so its lexical evidence says nothing about whether they answer it, and
 its similarities to the text run lower than a Dutch question's. Such questions are judged
-by a second model on the dense (meaning) features only, shifted by the difference that the
+by a second model on the dense (meaning) features and on the share of the question's names
+and figures that the answer's passage lacks (names are written alike in both languages:
+"Which club won the Eredivisie in 2018?" finds a passage with "2018" but not
+"Eredivisie"), shifted by the difference that the
 Debian FAQ's Dutch and English editions show between a Dutch and an English question.
 
 Each model in ``abstention.json`` names the evidence it weighs (``features``); the names
@@ -58,6 +61,11 @@ class Evidence:
         answer_rarest_missing: the IDF of the rarest question term the answer lacks, as a
             share of an unseen term's (0: none missing; 1 without a candidate).
         answer_passage_rarest_missing: the same for the answer's passage.
+        answer_passage_names_missing: the share of the question's names and figures
+            (:func:`~vraagbaak.qa.question.name_words`) that the answer's passage lacks
+            (0 when it names none; 1 without a candidate). Names are written alike in
+            Dutch and English, so this is lexical evidence a question in another language
+            than the sources still has.
     """
 
     top_passage_dense: float
@@ -68,6 +76,7 @@ class Evidence:
     answer_passage_lexical_coverage: float
     answer_rarest_missing: float
     answer_passage_rarest_missing: float
+    answer_passage_names_missing: float = 1.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -94,7 +103,7 @@ def evidence(index: Index, question: Question, scores: Scores, best: Candidate |
     top_sent = float(scores.sentence.max(initial=0.0))
     top_bm25 = float(scores.lexical.max(initial=0.0))
     if best is None:
-        return Evidence(top_dense, top_sent, 0.0, 0.0, math.log1p(top_bm25), 0.0, 1.0, 1.0)
+        return Evidence(top_dense, top_sent, 0.0, 0.0, math.log1p(top_bm25), 0.0, 1.0, 1.0, 1.0)
     qterms, idf = list(question.terms), dict(question.idf)
     n = max(1, question.passages)
     c = index.chunks[best.chunk_id]
@@ -109,7 +118,16 @@ def evidence(index: Index, question: Question, scores: Scores, best: Candidate |
         answer_passage_lexical_coverage=lexical_coverage(qterms, passage, idf),
         answer_rarest_missing=rarest_missing(qterms, sentence, idf, n),
         answer_passage_rarest_missing=rarest_missing(qterms, passage, idf, n),
+        answer_passage_names_missing=names_missing(question.names, passage),
     )
+
+
+def names_missing(names: tuple[tuple[str, ...], ...], terms: set[str]) -> float:
+    """The share of ``names`` (each the analysed terms of one name) not all of whose
+    terms are in ``terms`` (0 when there are no names)."""
+    if not names:
+        return 0.0
+    return sum(not set(n) <= terms for n in names) / len(names)
 
 
 def _check_model(m: Any, what: str) -> None:
@@ -167,7 +185,7 @@ def confidence(ev: Evidence, *, lexical: bool = True) -> float:
         ev: the evidence of :func:`evidence`.
         lexical: whether words shared by question and text are evidence (False for a
             question in another language than the sources: the cross-lingual model, on
-            the dense features only, decides).
+            the dense features and the names, decides).
     """
     m = model()
     cross = m.get("cross_lingual")

@@ -62,6 +62,23 @@ def looks_dutch(text: str) -> bool:
     return diff >= -1.0
 
 
+_WORD = re.compile(r"[^\W_][\w'’-]*")
+
+
+def name_words(text: str) -> list[str]:
+    """The words of ``text`` that read as names or figures, the same in any language
+    ("Eredivisie", "Houten", "WMO", "2018"): words that hold a digit, or begin with a
+    capital where a sentence does not begin."""
+    out = []
+    start = True
+    for m in _WORD.finditer(text):
+        w = m.group()
+        if any(c.isdigit() for c in w) or (w[0].isupper() and not start):
+            out.append(w)
+        start = text[m.end() : m.end() + 2].lstrip(" ")[:1] in {".", "?", "!", ":"}
+    return out
+
+
 def unseen_idf(n: int) -> float:
     """The IDF a term gets that none of ``n`` passages contains."""
     return math.log(1 + n)
@@ -87,6 +104,7 @@ class Question:
         vector: its embedding (as a query).
         passages: the number of passages of the index (the IDF's ``n``).
         cut: whether the question was cut to the maximum length.
+        names: the analysed terms of each of its names and figures (:func:`name_words`).
     """
 
     text: str
@@ -95,6 +113,7 @@ class Question:
     vector: np.ndarray = field(repr=False)
     passages: int
     cut: bool = False
+    names: tuple[tuple[str, ...], ...] = ()
 
     @cached_property
     def dutch(self) -> bool:
@@ -126,4 +145,7 @@ def analyse(
         vector=encoder.encode([q], is_query=True)[0],
         passages=len(index),
         cut=cut,
+        names=tuple(
+            t for t in dict.fromkeys(tuple(index.analyzer.terms(w)) for w in name_words(q)) if t
+        ),
     )
