@@ -135,6 +135,19 @@ def test_a_folder_of_other_files_is_not_made_an_index(
     assert sorted(p.name for p in folder.iterdir()) == ["notitie.txt"]
 
 
+def test_a_file_named_current_is_no_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "map"
+    folder.mkdir()
+    (folder / "current").write_text("mijn aantekeningen\n", "utf-8")
+    for args in (["ask", "Wat is maatwerk?"], ["ingest", str(tmp_path / "map")]):
+        code, _out, err = run(capsys, "--index", str(folder), "--encoder", "fake:64", *args)
+        assert code == 1 and "is not a vraagbaak index" in err and "mv " not in err
+    assert (folder / "current").read_text("utf-8") == "mijn aantekeningen\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["current"]
+
+
 def test_index_built_with_other_encoder(
     corpus_index: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -184,7 +184,7 @@ def holds_index(index_dir: Path) -> bool:
     folder is never rebuilt or cleaned up unless the user asks for it."""
     try:
         link = index_dir / "current"
-        if link.is_symlink() or link.exists():
+        if link.is_symlink() or link.is_dir():
             return True
         return any((p / "manifest.json").exists() for p in index_dir.glob("gen-*"))
     except OSError:
@@ -224,7 +224,7 @@ def check_writable_layout(index_dir: Path) -> None:
         IndexCorruptError: the folder holds an index that an ingest would lose.
     """
     link = index_dir / "current"
-    if link.exists() and not link.is_symlink():
+    if link.is_dir() and not link.is_symlink():
         raise IndexCorruptError(
             f"The index at {index_dir} has a 'current' that is not a link (was it copied "
             "with its links followed?). Nothing was changed.",
@@ -250,7 +250,16 @@ def other_files(index_dir: Path) -> list[str]:
         names = sorted(p.name for p in index_dir.iterdir())
     except OSError:
         return []
-    return [n for n in names if not n.startswith((".", "gen-")) and n != "current"]
+    return [
+        n for n in names
+        if not n.startswith((".", "gen-")) and (n != "current" or not _is_entry(index_dir / n))
+    ]
+
+
+def _is_entry(link: Path) -> bool:
+    """Whether ``current`` is what an index has there: a link (even a broken one) or a
+    generation folder (an index copied with its links followed)."""
+    return link.is_symlink() or link.is_dir()
 
 
 def shown_name(name: str) -> str:
