@@ -34,17 +34,21 @@ Usage:
     python -m training.reader.prepare   # once: the held-out split (training/out/groups.jsonl)
     python bench/calibrate_abstention.py [--cache DIR] [--limit N] [--write]
                                          [--only same_language|cross_lingual]
+                                         [--real-negatives]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import math
 import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,6 +111,7 @@ ON_TOPIC = (
 )
 ON_TOPIC_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.02, 0.0)
 ANSWERED = 0.93
+REAL_NEGATIVES = False  # set by --real-negatives
 N_DENSE = 3  # the first features are the dense ones (see vraagbaak.qa.abstain.Evidence)
 NAMES = "answer_passage_names_missing"
 # The same-language model weighs all the evidence but the names (its rarest-missing terms
@@ -145,15 +150,48 @@ def squad_folder(path: Path, dest: Path) -> tuple[list[tuple[str, str, str]], di
     return qs, source_of
 
 
-def row(vb: Vraagbaak, question: str, sources: list[str] | None = None) -> np.ndarray:
-    """The abstention evidence for ``question``, as :class:`Pipeline` computes it."""
+def row(
+    vb: Vraagbaak,
+    question: str,
+    sources: list[str] | None = None,
+    without: set[str] | None = None,
+) -> np.ndarray:
+    """The abstention evidence for ``question``, as :class:`Pipeline` computes it.
+
+    ``without``: sources the question is asked as if the index did not hold them (with
+    ``--real-negatives``): its words' document frequencies leave their passages out, as in
+    an index built without them (a question whose page is missing from a collection often
+    has a word no passage holds; filtering the page out of the same index hides that).
+    """
     pipe = vb.pipeline()
     q = pipe.question(question)
+    if without and REAL_NEGATIVES:
+        q = without_sources(pipe.index, q, without)
     scores = pipe.scores(q, sources)
     cfg = vb.settings.answering
     pool = rank(pipe.index, scores, pipe.retrieval(None, q), top_k=cfg.passages)
     cands = candidates(pipe.index, q, pool, scores, cfg)
     return evidence(pipe.index, q, scores, cands[0] if cands else None).values(list(FEATURES))
+
+
+def without_sources(index: Any, q: Any, sources: set[str]) -> Any:
+    """``q`` with the IDF of an index that lacks the passages of ``sources``."""
+    from collections import Counter
+
+    from vraagbaak.index.store import passage_input
+    from vraagbaak.qa.question import unseen_idf
+
+    gone = [c for c in index.chunks if c.source in sources]
+    counts: Counter[str] = Counter()
+    for c in gone:
+        counts.update(set(index.analyzer.terms(passage_input(c))))
+    n = max(1, len(index) - len(gone))
+    df = index.document_frequencies(q.terms)
+    idf = {}
+    for t in q.terms:
+        d = df[t] - counts[t]
+        idf[t] = unseen_idf(n) if d <= 0 else math.log(1 + (n - d + 0.5) / (d + 0.5))
+    return dataclasses.replace(q, idf=idf, passages=n)
 
 
 def fit_logistic(
@@ -276,12 +314,20 @@ def main() -> int:
     )
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
     ap.add_argument(
+        "--real-negatives",
+        action="store_true",
+        help="ask the negatives as if the index lacked the answering document (its words' "
+        "document frequencies without its passages), not only filtered out of the search",
+    )
+    ap.add_argument(
         "--only",
         choices=("same_language", "cross_lingual"),
         default=None,
         help="write only this model; the other stays as it is in the file",
     )
     args = ap.parse_args()
+    global REAL_NEGATIVES
+    REAL_NEGATIVES = args.real_negatives
     mode = args.sentence_vectors
     problem = missing()
     if problem:
@@ -318,8 +364,9 @@ def main() -> int:
         add(row(vb, q), 1, "heldout+", art)
         siblings = [s for s in by_article[art] if s != src]
         if siblings:
-            add(row(vb, q, siblings), 0, "heldout-same-article", art)
-        add(row(vb, q, other_sources(by_article, art)), 0, "heldout-other-articles", art)
+            add(row(vb, q, siblings, {src}), 0, "heldout-same-article", art)
+        add(row(vb, q, other_sources(by_article, art), set(by_article[art])), 0,
+            "heldout-other-articles", art)
         if i % 2 == 0:
             add(row(corpus, q), 0, "heldout-on-corpus", art)
     for q, art, _src, _ in neg:
@@ -331,7 +378,8 @@ def main() -> int:
         others = [s for n, s in faq_sources.items() if not related(n, num)]
         for lang, q in (("nl", q_nl), ("en", q_en)):
             add(row(faq, q), 1, f"faq-{lang}+", chapter)
-            add(row(faq, q, others), 0, f"faq-{lang}-other-sections", chapter)
+            gone = {s for n, s in faq_sources.items() if related(n, num)}
+            add(row(faq, q, others, gone), 0, f"faq-{lang}-other-sections", chapter)
             add(row(corpus, q), 0, f"faq-{lang}-on-corpus", chapter)
     n_train = len(ys)
     print(f"{n_train} training examples in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -348,10 +396,11 @@ def main() -> int:
         for j, (q, _title, src) in enumerate(random.sample(xq_qs, min(300, len(xq_qs)))):
             art = src.rsplit("_", 1)[0]
             add(row(xq, q), 1, "xquad+", "")
-            add(row(xq, q, other_sources(xq_articles, art)), 0, "xquad-other-articles", "")
+            add(row(xq, q, other_sources(xq_articles, art), set(xq_articles[art])), 0,
+                "xquad-other-articles", "")
             siblings = [s for s in xq_articles[art] if s != src]
             if siblings:
-                add(row(xq, q, siblings), 0, "xquad-same-article", "")
+                add(row(xq, q, siblings, {src}), 0, "xquad-same-article", "")
             if j % 3 == 0:
                 add(row(corpus, q), 0, "xquad-on-corpus", "")
         for d in read_jsonl(EN_XQUAD):  # English questions over the Dutch paragraphs
