@@ -43,7 +43,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import math
 import random
 import sys
 import time
@@ -179,7 +178,7 @@ def without_sources(index: Any, q: Any, sources: set[str]) -> Any:
     from collections import Counter
 
     from vraagbaak.index.store import passage_input
-    from vraagbaak.qa.question import unseen_idf
+    from vraagbaak.qa.question import idf_of
 
     gone = [c for c in index.chunks if c.source in sources]
     counts: Counter[str] = Counter()
@@ -187,10 +186,7 @@ def without_sources(index: Any, q: Any, sources: set[str]) -> Any:
         counts.update(set(index.analyzer.terms(passage_input(c))))
     n = max(1, len(index) - len(gone))
     df = index.document_frequencies(q.terms)
-    idf = {}
-    for t in q.terms:
-        d = df[t] - counts[t]
-        idf[t] = unseen_idf(n) if d <= 0 else math.log(1 + (n - d + 0.5) / (d + 0.5))
+    idf = {t: idf_of(df[t] - counts[t], n) for t in q.terms}
     return dataclasses.replace(q, idf=idf, passages=n)
 
 

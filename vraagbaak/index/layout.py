@@ -183,8 +183,7 @@ def holds_index(index_dir: Path) -> bool:
     generation with a manifest (even a damaged one, even without ``current``). Such a
     folder is never rebuilt or cleaned up unless the user asks for it."""
     try:
-        link = index_dir / "current"
-        if link.is_symlink() or link.is_dir():
+        if _is_entry(index_dir / "current"):
             return True
         return any((p / "manifest.json").exists() for p in index_dir.glob("gen-*"))
     except OSError:
@@ -234,10 +233,11 @@ def check_writable_layout(index_dir: Path) -> None:
         )
     if not link.is_symlink() and holds_index(index_dir):
         raise no_current_link(index_dir)
-    if not link.is_symlink() and other_files(index_dir):
+    others = [] if link.is_symlink() else other_files(index_dir)
+    if others:
         raise InputError(
             f"{index_dir} is not a vraagbaak index and is not empty "
-            f"(it holds {shown_name(other_files(index_dir)[0])}). vraagbaak makes an index "
+            f"(it holds {shown_name(others[0])}). vraagbaak makes an index "
             "only in a new or empty folder. Nothing was changed.",
             hint=f"Name a new folder: --index {_shell_quote(str(index_dir / 'vraagbaak-index'))}",
         )

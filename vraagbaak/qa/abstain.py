@@ -76,7 +76,7 @@ class Evidence:
     answer_passage_lexical_coverage: float
     answer_rarest_missing: float
     answer_passage_rarest_missing: float
-    answer_passage_names_missing: float = 1.0
+    answer_passage_names_missing: float
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

@@ -84,13 +84,16 @@ def unseen_idf(n: int) -> float:
     return math.log(1 + n)
 
 
+def idf_of(df: int, n: int) -> float:
+    """The BM25 IDF (Robertson-Sparck Jones, as bm25s scores) of a term that ``df`` of
+    ``n`` passages contain (:func:`unseen_idf` when none does)."""
+    return unseen_idf(n) if df <= 0 else math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 def idf(index: Index, terms: list[str] | tuple[str, ...]) -> dict[str, float]:
-    """The BM25 IDF of each term in ``index`` (Robertson-Sparck Jones, as bm25s scores)."""
+    """The BM25 IDF of each term in ``index``."""
     n = max(1, len(index))
-    return {
-        t: unseen_idf(n) if df == 0 else math.log(1 + (n - df + 0.5) / (df + 0.5))
-        for t, df in index.document_frequencies(terms).items()
-    }
+    return {t: idf_of(df, n) for t, df in index.document_frequencies(terms).items()}
 
 
 @dataclass(frozen=True)
