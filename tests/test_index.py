@@ -158,6 +158,40 @@ def test_encoder_mismatch(corpus_copy: Path, fake_settings: Settings) -> None:
         Vraagbaak(other).search("Wat is de Teylingse Ton?")
 
 
+def test_an_index_of_an_earlier_encoder_version(
+    corpus_copy: Path, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built by an earlier version of the same encoder (same name, another id):
+    the bundled corpus' index is built again by ensure_index; the user's own is not, and
+    opening it says how to rebuild it."""
+    from vraagbaak.settings import bundled_corpus
+
+    bundled = Vraagbaak(fake_settings)
+    bundled.ingest([bundled_corpus()])
+    own = Vraagbaak(fake_settings.with_(index_dir=fake_settings.index_dir.parent / "own"))
+    own.ingest([corpus_copy])
+    for vb in (bundled, own):
+        assert not vb.needs_index() and vb.ensure_index() is None
+    enc = bundled.encoder
+    monkeypatch.setattr(enc, "id", "fake:64-v2")  # the next version of the encoder
+    assert bundled.needs_index() and "earlier version" in bundled.build_notice()
+    report = bundled.ensure_index()
+    assert report is not None and report.documents == 5
+    assert Index.open(fake_settings.index_dir).manifest["encoder"]["id"] == "fake:64-v2"
+    assert not bundled.needs_index()
+    assert bundled.search("Wat is de Teylingse Ton?")
+
+    assert not own.needs_index() and own.ensure_index() is None
+    with pytest.raises(EncoderMismatchError) as e:
+        own.search("Wat is de Teylingse Ton?")
+    assert "ingest" in (e.value.hint or "")
+    assert Index.open(own.settings.index_dir).manifest["encoder"]["id"] == "fake:64"
+    monkeypatch.setattr("vraagbaak.index.reader.EARLIER_E5_IDS", ("fake:64",))
+    with pytest.raises(EncoderMismatchError, match="earlier version") as e:
+        Index.open(own.settings.index_dir, encoder_id="fake:64-v2")
+    assert str(corpus_copy) in (e.value.hint or "")
+
+
 def test_failed_ingest_keeps_previous_index(
     corpus_copy: Path, fake_settings: Settings, tmp_path: Path
 ) -> None:

@@ -8,7 +8,14 @@ import pytest
 
 from vraagbaak.index.e5file import E5File
 from vraagbaak.index.encoders import E5Encoder, get_encoder, model_dir
-from vraagbaak.index.onnx_e5 import OnnxE5, OnnxE5Encoder, base_weights, cached_model
+from vraagbaak.index.onnx_e5 import (
+    OnnxE5,
+    OnnxE5Encoder,
+    base_weights,
+    cached_model,
+    int8_products_saturate,
+    session_options,
+)
 
 TEXTS = [
     "Er doen elf gemeenten mee aan de Village Deals.",
@@ -146,3 +153,32 @@ def test_a_passage_composed_from_body_and_head_is_close_to_reading_it_whole(
     b, h = onnx_e5.encode([body, head])
     composed = compose_passages(b[None], h[None], counts[:1, 0], counts[1:2, 1])[0]
     assert float(composed @ whole) > max(0.97, float(b @ whole))
+
+
+def test_exact_int8_products_are_asked_for_only_where_the_fast_ones_saturate() -> None:
+    """Without VNNI, onnxruntime's u8 x s8 product can saturate (the same text would get
+    another vector than on a CPU with VNNI); there the session asks for the exact one."""
+    plain = frozenset({"sse4_1", "avx2", "avx512f", "avx512bw"})
+    assert int8_products_saturate("x86_64", plain)
+    assert int8_products_saturate("AMD64", None)  # flags unknown: the safe side
+    assert not int8_products_saturate("x86_64", plain | {"avx512_vnni"})
+    assert not int8_products_saturate("x86_64", plain | {"avx_vnni"})
+    assert not int8_products_saturate("aarch64", frozenset())
+    exact = session_options(2, exact_int8=True)
+    assert exact.get_session_config_entry("session.x64quantprecision") == "1"
+    assert exact.intra_op_num_threads == 2
+    fast = session_options(0, exact_int8=False)
+    assert fast.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    with pytest.raises(RuntimeError):  # onnxruntime: no such entry
+        fast.get_session_config_entry("session.x64quantprecision")
+
+
+def test_vectors_are_the_same_on_every_cpu(onnx_e5: OnnxE5Encoder) -> None:
+    """The vectors of ``TEXTS`` and ``QUESTIONS`` as this encoder gave them on the machine
+    the shipped models were fitted on (AVX-512 VNNI, 2026-12-06). A CPU without VNNI
+    gives the same ones because its int8 products are exact too (see
+    :func:`int8_products_saturate`); only float rounding may differ."""
+    ref = np.load(Path(__file__).parent / "data" / "e5-reference-vectors.npy")
+    got = np.concatenate([onnx_e5.encode(TEXTS), onnx_e5.encode(QUESTIONS, is_query=True)])
+    cos = (ref * got).sum(1)
+    assert cos.min() > 0.9999, f"cosine to the reference vectors: {cos.round(5).tolist()}"

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import IndexMissingError
+from .errors import IndexMissingError, VraagbaakError
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, settings_encoder
 from .index.layout import check_writable_layout, live_generation
@@ -149,20 +149,51 @@ class Vraagbaak:
         return index_exists(self.settings)
 
     def needs_index(self) -> bool:
-        """Whether there is no index yet (so :meth:`ensure_index` will build one).
+        """Whether :meth:`ensure_index` will build the index of the bundled corpus: there
+        is no index yet, or the one there is an :meth:`outdated_bundled_index`.
 
         Raises:
             VraagbaakError: there is none and the folder cannot take one (it holds other
                 files, or generations without their ``current`` link).
         """
         if self.has_index():
-            return False
+            return self.outdated_bundled_index()
         check_writable_layout(self.settings.index_dir)
         return True
 
-    def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
-        """Build the index of the bundled corpus when there is none yet."""
+    def outdated_bundled_index(self) -> bool:
+        """Whether the index holds only the bundled corpus and was built by an earlier
+        version of this encoder (the same name, another id: its vectors differ from the
+        ones questions now get). Building it again loses nothing; an index of the user's
+        own documents is never rebuilt unasked (opening it says how)."""
+        try:
+            idx = Index.open(self.settings.index_dir)
+        except VraagbaakError:
+            return False
+        try:
+            enc = idx.manifest["encoder"]
+            if enc["spec"] != self.settings.encoder or enc["id"] == self.encoder.id:
+                return False
+            corpus = bundled_corpus().resolve()
+            paths = [Path(s["path"]).resolve() for s in idx.manifest["sources"]]
+            return bool(paths) and all(p.is_relative_to(corpus) for p in paths)
+        finally:
+            idx.close()
+
+    def build_notice(self) -> str:
+        """What :meth:`ensure_index` is about to do, for a message (when
+        :meth:`needs_index`)."""
         if self.has_index():
+            return (
+                "The index of the bundled corpus was built by an earlier version of the "
+                "encoder: building it again"
+            )
+        return "No index yet: building one from the bundled corpus"
+
+    def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
+        """Build the index of the bundled corpus when there is none yet, or when the one
+        there is an :meth:`outdated_bundled_index`."""
+        if self.has_index() and not self.outdated_bundled_index():
             return None
         return self.ingest(progress=progress)
 

@@ -181,7 +181,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         clean_question(questions[0])  # fail on an empty question before any work
     vb = _vb(args)
     if vb.needs_index():
-        print("No index yet: building one from the bundled corpus first ...", file=sys.stderr)
+        print(f"{vb.build_notice()} first ...", file=sys.stderr)
         progress, close = _progress_bar()
         try:
             vb.ensure_index(progress=progress)

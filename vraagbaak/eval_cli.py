@@ -80,8 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else:
             vb = Vraagbaak(settings)
             if vb.needs_index():
-                print("No index yet: building one from the bundled corpus first ...",
-                      file=sys.stderr)
+                print(f"{vb.build_notice()} first ...", file=sys.stderr)
                 build = vb.ensure_index(progress=ingest_progress)
             eval_set = load_for_index(args.file, vb)
     finally:

@@ -13,6 +13,14 @@ the embeddings' LayerNorm output), so the model holds only the layers. The graph
 the final hidden state of every token: a passage's vector (the mean over its tokens, as
 the engine pools) and the vectors of its sentences (the mean over each sentence's tokens,
 "late chunking") come from one forward pass.
+
+On x86-64 CPUs without VNNI, onnxruntime's fast int8 product (u8 activations × s8
+weights, ``vpmaddubsw``) adds pairs of products into 16 bits and can saturate, so the same
+text gets a slightly different vector there than on a CPU with VNNI, and every model fitted
+on the vectors (abstention, answer weights, the reader's calibration) would judge it
+differently. On such CPUs the session asks for onnxruntime's exact u8×u8 product
+(``session.x64quantprecision``; slower); with VNNI, or off x86, the fast product is already
+exact and is kept (:func:`int8_products_saturate`).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +44,58 @@ from .layout import sha256_file
 logger = logging.getLogger(__name__)
 
 GRAPH_VERSION = 1
+VECTORS_VERSION = 2
+"""In the ``e5`` encoder's id: 2 since the int8 products are exact on every CPU (vectors
+cached by version 1 on a CPU without VNNI may be saturated, so they are not reused)."""
+
+EARLIER_IDS = ("e5:onnx-int8-multilingual-e5-small-q4-g1",)
+"""Ids the ``e5`` encoder had in earlier versions of vraagbaak."""
+
+_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+
+
+def int8_products_saturate(machine: str, cpu_flags: frozenset[str] | None) -> bool:
+    """Whether onnxruntime's default u8×s8 product can saturate: on x86-64 (``machine``)
+    without VNNI (``cpu_flags``: the CPU's flags as Linux names them; None when unknown,
+    which on x86-64 counts as without)."""
+    if machine.lower() not in ("x86_64", "amd64", "x64", "i386", "i686", "x86"):
+        return False
+    return not (cpu_flags and cpu_flags & _VNNI_FLAGS)
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """This CPU's flags (``/proc/cpuinfo`` on Linux, else numpy's view of the CPU; None
+    when neither says)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as feats
+    except ImportError:
+        return None
+    names = {"AVX512VNNI": "avx512_vnni", "AVX_VNNI": "avx_vnni", "AVX2": "avx2"}
+    return frozenset(v for k, v in names.items() if feats.get(k))
+
+
+def session_options(threads: int, *, exact_int8: bool) -> Any:
+    """onnxruntime's session options for the model: ``threads`` intra-op threads (0: its
+    choice), no spinning, every graph optimisation, and with ``exact_int8`` the exact
+    u8×u8 product in place of the one that saturates."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning worker threads make a busy or small machine slower, not faster.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if exact_int8:
+        opts.add_session_config_entry("session.x64quantprecision", "1")
+    return opts
 """Bumped whenever the exported graph or its quantization changes (a new cached model)."""
 
 MAX_TOKENS = 512
@@ -306,12 +367,8 @@ class OnnxE5:
                     f"Cannot write the encoder's model to {self.cache_dir}: {e}",
                     hint="Set $VRAAGBAAK_CACHE to a folder you can write to.",
                 ) from e
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Spinning worker threads make a busy or small machine slower, not faster.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            exact = self.quantize and int8_products_saturate(platform.machine(), cpu_flags())
+            opts = session_options(self.threads, exact_int8=exact)
             self._emb = Embeddings(f)
             self._tok = f.tokenizer
             self._session = ort.InferenceSession(
@@ -413,7 +470,7 @@ class OnnxE5Encoder(OnnxE5):
 
     def __init__(self, cache_dir: Path, *, threads: int = 0, batch_size: int = 8) -> None:
         super().__init__(cache_dir, threads=threads, batch_size=batch_size)
-        self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}"
+        self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}-v{VECTORS_VERSION}"
 
     def token_counts(self, texts: list[str]) -> np.ndarray:
         """For each text, ``(pooled, own)``: how many token states its :meth:`encode`

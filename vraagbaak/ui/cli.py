@@ -32,8 +32,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         )
     builder = IndexBuilder(vb)
     if vb.needs_index():
-        print("No index yet: the app builds one from the bundled corpus (progress below and "
-              "in the page; a few minutes on a laptop).", file=sys.stderr, flush=True)
+        print(f"{vb.build_notice()} (progress below and in the page; a few minutes on a "
+              "laptop).", file=sys.stderr, flush=True)
         threading.Thread(target=report_build, args=(builder,), daemon=True).start()
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"vraagbaak: open http://{shown}:{args.port} (Ctrl+C stops it)",
