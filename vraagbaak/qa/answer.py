@@ -173,12 +173,28 @@ def _is_heading(sentence: str, chunk: Chunk) -> bool:
     return bare == last or bare == chunk.title
 
 
+_DUTCH_BACK = "hij zij ze hem hen hun haar zijn dit deze dat die daardoor daarmee daarom "
+_DUTCH_BACK += "daarvoor daarbij daarin daarop hierdoor hiermee hierom hiervoor hierbij hierin"
+_ENGLISH_BACK = "he she it they him them his her its their this these those"
+POINTS_BACK = frozenset(f"{_DUTCH_BACK} {_ENGLISH_BACK}".split())
+"""Words that, opening a sentence, point back to the one before it: such a sentence quoted
+alone ("Hij is ook de oudste quarterback ooit …") does not say who or what it is about."""
+
+
+def points_back(sentence: str) -> bool:
+    """Whether ``sentence`` opens with a word of :data:`POINTS_BACK`."""
+    words = sentence.lstrip(" \t\n\"'‘“(«-–—").split(maxsplit=1)
+    return bool(words) and words[0].rstrip(",;:").lower() in POINTS_BACK
+
+
 def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int, int]:
     """The answer span around the best sentence.
 
     A lead-in ("…:") takes the list that follows; a question in the text ("…?") takes the
-    sentence that answers it; with ``window="next"`` the following sentence of the same
-    paragraph is added when the two fit in ``limit`` characters.
+    sentence that answers it; with ``window="next"`` or ``"context"`` the following
+    sentence of the same paragraph is added when the two fit in ``limit`` characters, and
+    with ``"context"`` a sentence that :func:`points_back` first takes the one before it
+    in its paragraph (when that fits; the next one then only when all three fit).
     """
     c = index.chunks[cand.chunk_id]
     sents = c.sentences
@@ -189,13 +205,23 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
         return "\n\n" in c.text[a - c.start : b - c.start].replace(" ", "")
 
     head = c.text[start - c.start : end - c.start].rstrip()
+    if window == "context" and cand.index > 0 and points_back(head):
+        before = sents[cand.index - 1]
+        before_text = c.text[before[0] - c.start : before[1] - c.start]
+        if (
+            end - before[0] <= limit
+            and not gap_is_paragraph(before[1], start)
+            and not _is_heading(before_text, c)
+        ):
+            start = before[0]
     nxt = k < len(sents) and sents[k][1] - start <= limit
     if head.endswith(":"):
         while k < len(sents) and sents[k][1] - start <= limit:
             end = sents[k][1]
             k += 1
     elif nxt and (
-        head.endswith("?") or (window == "next" and not gap_is_paragraph(end, sents[k][0]))
+        head.endswith("?")
+        or (window in ("next", "context") and not gap_is_paragraph(end, sents[k][0]))
     ):
         end = sents[k][1]
     if end - start > limit:  # a single long sentence: cut at a word boundary
