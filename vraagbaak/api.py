@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import IndexMissingError, VraagbaakError
+from .errors import IndexMissingError
 from .index.builder import index_exists, ingest, remove_sources
 from .index.encoders import Encoder, settings_encoder
-from .index.layout import check_writable_layout, live_generation
+from .index.layout import check_writable_layout, live_generation, live_manifest
 from .index.reader import CheckReport, Index, SourceInfo
 from .index.store import BuildReport, Progress
 from .qa.pipeline import Pipeline
@@ -166,19 +166,15 @@ class Vraagbaak:
         version of this encoder (the same name, another id: its vectors differ from the
         ones questions now get). Building it again loses nothing; an index of the user's
         own documents is never rebuilt unasked (opening it says how)."""
-        try:
-            idx = Index.open(self.settings.index_dir)
-        except VraagbaakError:
+        manifest = live_manifest(self.settings.index_dir)
+        if manifest is None:
             return False
-        try:
-            enc = idx.manifest["encoder"]
-            if enc["spec"] != self.settings.encoder or enc["id"] == self.encoder.id:
-                return False
-            corpus = bundled_corpus().resolve()
-            paths = [Path(s["path"]).resolve() for s in idx.manifest["sources"]]
-            return bool(paths) and all(p.is_relative_to(corpus) for p in paths)
-        finally:
-            idx.close()
+        enc = manifest["encoder"]
+        if enc["spec"] != self.settings.encoder or enc["id"] == self.encoder.id:
+            return False
+        corpus = bundled_corpus().resolve()
+        paths = [Path(s["path"]).resolve() for s in manifest["sources"]]
+        return bool(paths) and all(p.is_relative_to(corpus) for p in paths)
 
     def build_notice(self) -> str:
         """What :meth:`ensure_index` is about to do, for a message (when
@@ -193,7 +189,7 @@ class Vraagbaak:
     def ensure_index(self, progress: Progress | None = None) -> BuildReport | None:
         """Build the index of the bundled corpus when there is none yet, or when the one
         there is an :meth:`outdated_bundled_index`."""
-        if self.has_index() and not self.outdated_bundled_index():
+        if not self.needs_index():
             return None
         return self.ingest(progress=progress)
 

@@ -178,6 +178,19 @@ def live_generation(index_dir: Path) -> Path | None:
     return target if target.is_dir() else None
 
 
+def live_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The live generation's manifest, read and checked without loading the index; None
+    when there is no live generation or its manifest does not read (opening the index
+    says why)."""
+    gen = live_generation(index_dir)
+    if gen is None:
+        return None
+    try:
+        return load_manifest((gen / "manifest.json").read_bytes())
+    except (OSError, ManifestError):
+        return None
+
+
 def holds_index(index_dir: Path) -> bool:
     """Whether the folder holds an index: a ``current`` link (even a broken one) or a
     generation with a manifest (even a damaged one, even without ``current``). Such a

@@ -44,6 +44,7 @@ from .layout import sha256_file
 logger = logging.getLogger(__name__)
 
 GRAPH_VERSION = 1
+"""Bumped whenever the exported graph or its quantization changes (a new cached model)."""
 VECTORS_VERSION = 2
 """In the ``e5`` encoder's id: 2 since the int8 products are exact on every CPU (vectors
 cached by version 1 on a CPU without VNNI may be saturated, so they are not reused)."""
@@ -77,7 +78,7 @@ def cpu_flags() -> frozenset[str] | None:
         from numpy._core._multiarray_umath import __cpu_features__ as feats
     except ImportError:
         return None
-    names = {"AVX512VNNI": "avx512_vnni", "AVX_VNNI": "avx_vnni", "AVX2": "avx2"}
+    names = {"AVX512VNNI": "avx512_vnni", "AVX_VNNI": "avx_vnni"}
     return frozenset(v for k, v in names.items() if feats.get(k))
 
 
@@ -96,7 +97,6 @@ def session_options(threads: int, *, exact_int8: bool) -> Any:
     if exact_int8:
         opts.add_session_config_entry("session.x64quantprecision", "1")
     return opts
-"""Bumped whenever the exported graph or its quantization changes (a new cached model)."""
 
 MAX_TOKENS = 512
 
