@@ -26,6 +26,7 @@ from vraagbaak import (
 from vraagbaak.qa import abstain
 from vraagbaak.qa.question import Question
 from vraagbaak.qa.search import LocalRetriever
+from vraagbaak.types import Answer, Chunk
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +282,58 @@ def test_an_answer_that_points_back_takes_the_sentence_before_it(tmp_path: Path)
     assert short.text.startswith("Peyton") and not short.text.endswith("Elway.")
     assert points_back("“Dit leidde tot …") and points_back("They won.")
     assert not points_back("Hijskranen staan …") and not points_back("")
+
+
+def test_an_answer_reaches_into_the_neighbouring_passage_of_its_paragraph(
+    tmp_path: Path,
+) -> None:
+    """A paragraph too long for one passage is split between sentences; the answer's
+    context (the next sentence, or the one a pointing-back sentence needs) is taken from
+    the neighbouring passage all the same, quoted exactly from the document, with the
+    line it starts on; a passage of another paragraph is not reached into."""
+    from vraagbaak.qa.answer import Candidate, make_answer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sentences = [
+        f"De gemeente Teylingen plaatste in {2000 + i} precies {10 + i} nieuwe bankjes "
+        f"langs de route nummer {i}."
+        for i in range(8)
+    ]
+    sentences[4] = "Zij betaalde daarvoor zelf, zonder subsidie van de provincie Zuid-Holland."
+    text = "Bankjes\n\n" + " ".join(sentences) + (
+        "\n\nEen ander verhaal begint hier, over de bibliotheek van Sassenheim en haar "
+        "nieuwe openingstijden. De bibliotheek is voortaan ook op zondagmiddag open, van "
+        "twaalf tot vijf uur, behalve in de zomervakantie.\n"
+    )
+    (docs / "bank.txt").write_text(text, "utf-8")
+    s = Settings(
+        index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64",
+        chunking=ChunkSettings(target_chars=200, max_chars=300, min_chars=50),
+    )
+    vb = Vraagbaak(s)
+    vb.ingest([docs])
+    ix = vb.index
+    (src,) = {c.source for c in ix.chunks}
+    doc = ix.source_text(src)
+    chunks = [c for c in ix.chunks if c.source == src]
+    with_zij = next(c for c in chunks if "Zij betaalde" in c.text)
+    assert with_zij.text.startswith("Zij betaalde")  # the split falls right before it
+    before = ix.chunks[with_zij.id - 1]
+
+    def answer(chunk: Chunk, i: int, window: str = "context") -> Answer:
+        cand = Candidate(chunk.id, i, *chunk.sentences[i], 0.5, 0.5, 1, 1.0)
+        ans = make_answer(ix, cand, 1.0, AnswerSettings(window=window))
+        assert doc[ans.start : ans.end] == ans.text
+        return ans
+
+    last = answer(before, len(before.sentences) - 1)  # the next sentence is in the next one
+    assert last.text.endswith("provincie Zuid-Holland.") and last.start >= before.start
+    zij = answer(with_zij, 0)  # points back: takes the last sentence of the passage before
+    assert zij.text.startswith("De gemeente Teylingen") and zij.start < with_zij.start
+    assert zij.line == 3 and zij.chunk_id == with_zij.id
+    assert answer(with_zij, 0, "none").text.startswith("Zij betaalde")
+    closing = chunks[-1]
+    assert closing.text.startswith("Een ander verhaal")
+    end_of_paragraph = ix.chunks[closing.id - 1]
+    assert "Een ander" not in answer(end_of_paragraph, len(end_of_paragraph.sentences) - 1).text

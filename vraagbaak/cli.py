@@ -163,7 +163,8 @@ def print_result(result: Any, *, color: bool, index: Any = None) -> None:
         )
         text = c.text
         if ans is not None and ans.chunk_id == c.id:
-            a0, a1 = ans.start - c.start, ans.end - c.start
+            # (its context may reach into a neighbouring passage)
+            a0, a1 = max(0, ans.start - c.start), min(len(text), ans.end - c.start)
             open_mark, close_mark = (hl, reset) if color else ("»", "«")
             text = text[:a0] + open_mark + text[a0:a1] + close_mark + text[a1:]
         for line in text.strip().splitlines():

@@ -187,31 +187,54 @@ def points_back(sentence: str) -> bool:
     return bool(words) and words[0].rstrip(",;:").lower() in POINTS_BACK
 
 
+def _neighbour(index: Index, chunk: Chunk, step: int) -> Chunk | None:
+    """The passage just before (``step`` -1) or after (+1) ``chunk`` in its document, when
+    it lies in the same section (a long paragraph split into passages continues there)."""
+    j = chunk.id + step
+    if not 0 <= j < len(index.chunks):
+        return None
+    n = index.chunks[j]
+    same = n.source == chunk.source and n.section == chunk.section and n.sentences
+    return n if same else None
+
+
 def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int, int]:
-    """The answer span around the best sentence.
+    """The answer span around the best sentence, in offsets of its document.
 
     A lead-in ("…:") takes the list that follows; a question in the text ("…?") takes the
     sentence that answers it; with ``window="next"`` or ``"context"`` the following
     sentence of the same paragraph is added when the two fit in ``limit`` characters, and
     with ``"context"`` a sentence that :func:`points_back` first takes the one before it
-    in its paragraph (when that fits; the next one then only when all three fit).
+    in its paragraph (when that fits; the next one then only when all three fit). The
+    sentence before or after may lie in the neighbouring passage of the same section: a
+    passage boundary inside a paragraph does not end the answer's context.
     """
     c = index.chunks[cand.chunk_id]
-    sents = c.sentences
+    prev, after = _neighbour(index, c, -1), _neighbour(index, c, 1)
+    sents = [
+        *(prev.sentences[-1:] if prev else ()),
+        *c.sentences,
+        *(after.sentences[:1] if after else ()),
+    ]
+    i = cand.index + (1 if prev else 0)
     start, end = cand.start, cand.end
-    k = cand.index + 1
+    k = i + 1
+
+    def text(a: int, b: int) -> str:
+        if c.start <= a and b <= c.end:
+            return c.text[a - c.start : b - c.start]
+        return index.source_text(c.source)[a:b]
 
     def gap_is_paragraph(a: int, b: int) -> bool:
-        return "\n\n" in c.text[a - c.start : b - c.start].replace(" ", "")
+        return "\n\n" in text(a, b).replace(" ", "")
 
-    head = c.text[start - c.start : end - c.start].rstrip()
-    if window == "context" and cand.index > 0 and points_back(head):
-        before = sents[cand.index - 1]
-        before_text = c.text[before[0] - c.start : before[1] - c.start]
+    head = text(start, end).rstrip()
+    if window == "context" and i > 0 and points_back(head):
+        before = sents[i - 1]
         if (
             end - before[0] <= limit
             and not gap_is_paragraph(before[1], start)
-            and not _is_heading(before_text, c)
+            and not _is_heading(text(*before), c)
         ):
             start = before[0]
     nxt = k < len(sents) and sents[k][1] - start <= limit
@@ -225,10 +248,9 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
     ):
         end = sents[k][1]
     if end - start > limit:  # a single long sentence: cut at a word boundary
-        text = c.text[start - c.start : start - c.start + limit]
-        cut = text.rfind(" ")
+        cut = text(start, start + limit).rfind(" ")
         end = start + (cut if cut > limit // 2 else limit)
-        while end > start and c.text[end - c.start - 1].isspace():
+        while end > start and text(end - 1, end).isspace():
             end -= 1
     return start, end
 
@@ -236,20 +258,26 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
 def make_answer(
     index: Index, cand: Candidate, score: float, cfg: AnswerSettings | None = None
 ) -> Answer:
-    """The answer for the chosen candidate, quoted exactly from its passage."""
+    """The answer for the chosen candidate, quoted exactly from its document (its passage,
+    or where its context reaches into a neighbouring passage, from both)."""
     cfg = cfg or AnswerSettings()
     c = index.chunks[cand.chunk_id]
     start, end = _extend(index, cand, cfg.window, cfg.max_answer_chars)
+    if c.start <= start and end <= c.end:
+        quoted = c.text[start - c.start : end - c.start]
+    else:
+        quoted = index.source_text(c.source)[start:end]
+    at = c if start >= c.start else index.chunks[c.id - 1]  # the passage it starts in
     return Answer(
-        text=c.text[start - c.start : end - c.start],
+        text=quoted,
         source=c.source,
         start=start,
         end=end,
         score=score,
         title=c.title,
         section=c.section,
-        line=c.line + c.text[: start - c.start].count("\n"),
-        page=c.page,
+        line=at.line + at.text[: start - at.start].count("\n"),
+        page=at.page,
         chunk_id=c.id,
     )
 
