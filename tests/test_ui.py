@@ -3,6 +3,7 @@ Playwright in Debian's Chromium (headless) over the real e5 index of the bundled
 
 from __future__ import annotations
 
+import html
 import os
 import socket
 import subprocess
@@ -231,6 +232,27 @@ def test_sure_uncertain_and_abstained_answers_look_different(fake_vb: Vraagbaak)
         assert "0.97" not in page and "0.57" not in page and "score" not in page
     # the copy button carries a citation a policy note can use
     assert 'data-vb-copy="“' in sure and "(Bron: " in sure
+
+
+def test_an_answer_reaching_into_the_passage_before_is_marked_where_it_lies(
+    fake_vb: Vraagbaak,
+) -> None:
+    """An answer whose context starts in the passage before its own (a paragraph split
+    between passages) still shows its passage, with the part of the answer that lies in
+    it marked."""
+    from vraagbaak.types import Answer
+
+    ix = fake_vb.index
+    c = next(c for c in ix.chunks[1:] if ix.chunks[c.id - 1].source == c.source)
+    start, end = ix.chunks[c.id - 1].end - 12, c.start + 30
+    text = ix.source_text(c.source)[start:end]
+    ans = Answer(text=text, source=c.source, start=start, end=end, score=0.9, title=c.title,
+                 section=c.section, line=c.line, page=c.page, chunk_id=c.id)
+    hits = tuple(h for h in fake_vb.search("Wat is de Teylingse Ton?", top_k=3))
+    page = render_answer(Result(question="?", hits=hits, answer=ans, abstained=False,
+                                confidence=0.9), ix)
+    assert "In de passage" in page
+    assert f'<mark class="vb-answer">{html.escape(c.text[:30])}</mark>' in page
 
 
 def test_export_has_the_answer_and_its_passages(fake_vb: Vraagbaak) -> None:

@@ -169,8 +169,9 @@ def render_answer(result: Result, index: Index, *, uncertain_below: float = 0.75
         f'<div class="vb-ref" id="vb-answer-ref">— {ref}</div>',
         f'<div class="vb-actions" id="vb-answer-actions">{_copy_button(citation)}</div>',
     ]
-    if chunk is not None and chunk.start <= ans.start and ans.end <= chunk.end:
-        a0, a1 = ans.start - chunk.start, ans.end - chunk.start
+    if chunk is not None and chunk.start < ans.end and ans.start < chunk.end:
+        # the answer's context may reach into a neighbouring passage: mark what lies here
+        a0, a1 = max(0, ans.start - chunk.start), min(len(chunk.text), ans.end - chunk.start)
         body = (
             html.escape(chunk.text[:a0])
             + f'<mark class="vb-answer">{html.escape(chunk.text[a0:a1])}</mark>'
