@@ -282,6 +282,7 @@ def test_an_answer_that_points_back_takes_the_sentence_before_it(tmp_path: Path)
     assert short.text.startswith("Peyton") and not short.text.endswith("Elway.")
     assert points_back("“Dit leidde tot …") and points_back("They won.")
     assert not points_back("Hijskranen staan …") and not points_back("")
+    assert points_back("Dan kunt u een vergunning aanvragen.") and not points_back("Danny.")
 
 
 def test_an_answer_reaches_into_the_neighbouring_passage_of_its_paragraph(

@@ -173,12 +173,14 @@ def _is_heading(sentence: str, chunk: Chunk) -> bool:
     return bare == last or bare == chunk.title
 
 
-_DUTCH_BACK = "hij zij ze hem hen hun haar zijn dit deze dat die daardoor daarmee daarom "
+_DUTCH_BACK = "hij zij ze hem hen hun haar zijn dit deze dat die dan daardoor daarmee daarom "
 _DUTCH_BACK += "daarvoor daarbij daarin daarop hierdoor hiermee hierom hiervoor hierbij hierin"
-_ENGLISH_BACK = "he she it they him them his her its their this these those"
+_ENGLISH_BACK = "he she it they him them his her its their this these those then"
 POINTS_BACK = frozenset(f"{_DUTCH_BACK} {_ENGLISH_BACK}".split())
 """Words that, opening a sentence, point back to the one before it: such a sentence quoted
-alone ("Hij is ook de oudste quarterback ooit …") does not say who or what it is about."""
+alone ("Hij is ook de oudste quarterback ooit …") does not say who or what it is about, and
+"Dan kunt u een vergunning aanvragen." does not say for whom without the condition before
+it ("Woont u in het centrum?"), the way Dutch public information is often written."""
 
 
 def points_back(sentence: str) -> bool:
