@@ -338,3 +338,50 @@ def test_an_answer_reaches_into_the_neighbouring_passage_of_its_paragraph(
     assert closing.text.startswith("Een ander verhaal")
     end_of_paragraph = ix.chunks[closing.id - 1]
     assert "Een ander" not in answer(end_of_paragraph, len(end_of_paragraph.sentences) - 1).text
+
+
+def test_an_answer_in_a_list_quotes_the_list(tmp_path: Path) -> None:
+    """One list item quoted alone does not say what the list is of: with ``context`` the
+    answer is the list around it, with the lead-in ("…:") that opens it but never a
+    heading, as much as fits, and nothing of the next paragraph."""
+    from vraagbaak.qa.answer import Candidate, make_answer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = (
+        "# Paspoort aanvragen\n\n"
+        "## Wat moet ik meenemen?\n\n"
+        "- een goedgelijkende pasfoto\n"
+        "- uw huidige paspoort of identiteitskaart\n\n"
+        "Een paspoort aanvragen kost tijd. Neem bij de balie het volgende mee:\n"
+        "- het formulier. Vul het vooraf in.\n"
+        "- een bewijs van betaling\n"
+        "- uw DigiD-gegevens\n\n"
+        "Daarna krijgt u binnen vijf werkdagen bericht van de gemeente.\n"
+    )
+    (docs / "paspoort.md").write_text(text, "utf-8")
+    s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
+    vb = Vraagbaak(s)
+    vb.ingest([docs])
+    ix = vb.index
+    (src,) = {c.source for c in ix.chunks}
+    doc = ix.source_text(src)
+
+    def answer(opening: str, window: str = "context", limit: int = 400) -> str:
+        c = next(c for c in ix.chunks if opening in c.text)
+        i = next(j for j, (a, _) in enumerate(c.sentences) if doc[a:].startswith(opening))
+        cand = Candidate(c.id, i, *c.sentences[i], 0.5, 0.5, 1, 1.0)
+        ans = make_answer(ix, cand, 1.0, AnswerSettings(window=window, max_answer_chars=limit))
+        assert doc[ans.start : ans.end] == ans.text
+        return ans.text
+
+    assert answer("- uw huidige") == (
+        "- een goedgelijkende pasfoto\n- uw huidige paspoort of identiteitskaart"
+    )  # the heading above the list is not quoted
+    bewijs = answer("- een bewijs")
+    assert bewijs.startswith("Neem bij de balie het volgende mee:")
+    assert bewijs.endswith("- uw DigiD-gegevens") and "Daarna" not in bewijs
+    assert "Vul het vooraf in." in bewijs and "kost tijd" not in bewijs
+    assert answer("- een bewijs", "next") == "- een bewijs van betaling\n- uw DigiD-gegevens"
+    short = answer("- een bewijs", limit=60)  # as much as fits, the chosen item in it
+    assert "- een bewijs van betaling" in short and len(short) <= 60

@@ -90,6 +90,11 @@ def _line_breaks_sentence(text: str, nl: int, start: int, end: int) -> bool:
     return len(prev) - line_start < 60 or "\t" in prev
 
 
+def is_list_item(sentence: str) -> bool:
+    """Whether ``sentence`` opens a list item ("- …", "• …", "1. …", "a) …")."""
+    return _BULLET.match(sentence) is not None
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Split ``text[start:end]`` into sentences.
 

@@ -9,9 +9,11 @@ lead-in, is the answer. Whether to give it at all is decided by :mod:`.abstain`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..index.reader import Index
+from ..ingest.sentences import is_list_item
 from ..settings import AnswerSettings
 from ..types import Answer, Chunk, Hit
 from .question import Question, unseen_idf
@@ -231,6 +233,8 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
         return "\n\n" in text(a, b).replace(" ", "")
 
     head = text(start, end).rstrip()
+    if window == "context" and is_list_item(head):
+        return _list_span(sents, i, text, limit, lambda t: _is_heading(t, c))
     if window == "context" and i > 0 and points_back(head):
         before = sents[i - 1]
         if (
@@ -254,6 +258,53 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
         end = start + (cut if cut > limit // 2 else limit)
         while end > start and text(end - 1, end).isspace():
             end -= 1
+    return start, end
+
+
+def _list_span(
+    sents: list[tuple[int, int]],
+    i: int,
+    text: Callable[[int, int], str],
+    limit: int,
+    is_heading: Callable[[str], bool],
+) -> tuple[int, int]:
+    """The answer around list item ``i``: the list it belongs to (its items, and the
+    lead-in "…:" that opens it unless that is a heading), as much of it as fits in
+    ``limit`` characters, from the lead-in or first item on. One item quoted alone ("- uw
+    huidige paspoort") does not say what the list is of."""
+
+    def gap(a: int) -> str:  # the white space between sentence a and the next
+        return text(sents[a][1], sents[a + 1][0]).replace(" ", "").replace("\t", "")
+
+    in_item = [is_list_item(text(*sents[0]))]  # an item, or a sentence on an item's line
+    for j in range(1, len(sents)):
+        item = is_list_item(text(*sents[j]))
+        in_item.append(item or (in_item[-1] and "\n" not in gap(j - 1)))
+
+    def same_list(a: int) -> bool:
+        """Whether sentence ``a + 1`` is in the same list as ``a``: both in items, no
+        blank line between, and on a new line only as a new item."""
+        b = a + 1
+        if not (in_item[a] and in_item[b]) or "\n\n" in gap(a):
+            return False
+        return "\n" not in gap(a) or is_list_item(text(*sents[b]))
+
+    def fits(a: int, b: int) -> bool:
+        return sents[b][1] - sents[a][0] <= limit
+
+    lo, hi = i, i
+    while lo > 0 and same_list(lo - 1) and fits(lo - 1, hi):
+        lo -= 1
+    if lo > 0 and fits(lo - 1, hi) and "\n\n" not in gap(lo - 1):
+        lead = text(*sents[lo - 1]).rstrip()
+        if lead.endswith(":") and not is_heading(lead):
+            lo -= 1
+    while hi + 1 < len(sents) and same_list(hi) and fits(lo, hi + 1):
+        hi += 1
+    start, end = sents[lo][0], sents[hi][1]
+    if end - start > limit:  # one long item: cut at a word boundary
+        cut = text(start, start + limit).rfind(" ")
+        end = start + (cut if cut > limit // 2 else limit)
     return start, end
 
 
