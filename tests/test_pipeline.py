@@ -385,3 +385,37 @@ def test_an_answer_in_a_list_quotes_the_list(tmp_path: Path) -> None:
     assert answer("- een bewijs", "next") == "- een bewijs van betaling\n- uw DigiD-gegevens"
     short = answer("- een bewijs", limit=60)  # as much as fits, the chosen item in it
     assert "- een bewijs van betaling" in short and len(short) <= 60
+
+
+def test_no_sentence_of_a_heading_is_an_answer(tmp_path: Path) -> None:
+    """A heading of two sentences ("Mijn container is niet geleegd. Wat nu?", as on a
+    municipality's FAQ page) is no answer candidate, neither whole nor by its sentences:
+    the answer comes from the text under it."""
+    from vraagbaak.qa.answer import candidates
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "afval.md").write_text(
+        "# Veelgestelde vragen over afval\n\n"
+        "## Mijn container is niet geleegd. Wat nu?\n\n"
+        "Meld dit binnen 2 werkdagen via het meldingsformulier. Wij legen hem dan alsnog.\n\n"
+        "## Mag frituurvet bij het restafval?\n\n"
+        "Nee. Lever frituurvet in bij de milieustraat.\n",
+        "utf-8",
+    )
+    s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
+    vb = Vraagbaak(s)
+    vb.ingest([docs])
+    question = "Mijn container is niet geleegd, wat nu?"
+    pipe = vb.pipeline()
+    q = pipe.question(question)
+    scores = pipe.scores(q, None)
+    hits = vb.search(question, top_k=5)
+    texts = [
+        (c := vb.index.chunks[x.chunk_id]).text[x.start - c.start : x.end - c.start]
+        for x in candidates(vb.index, q, hits, scores, vb.settings.answering)
+    ]
+    assert "Meld dit binnen 2 werkdagen via het meldingsformulier." in texts
+    assert not {"Mijn container is niet geleegd.", "Wat nu?"} & set(texts)
+    result = vb.ask(question, min_confidence=0.0)
+    assert result.answer is not None and "Wat nu?" not in result.answer.text

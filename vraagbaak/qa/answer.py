@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..index.reader import Index
-from ..ingest.sentences import is_list_item
+from ..ingest.sentences import is_list_item, split_sentences
 from ..settings import AnswerSettings
 from ..types import Answer, Chunk, Hit
 from .question import Question, unseen_idf
@@ -169,10 +170,19 @@ def _table_header(chunk: Chunk, start: int, end: int) -> tuple[int, int] | None:
 
 
 def _is_heading(sentence: str, chunk: Chunk) -> bool:
-    """A sentence that is the passage's section heading or document title: no answer."""
+    """A sentence that is the passage's section heading or document title, or one of
+    their sentences ("Mijn container is niet geleegd. Wat nu?" is two): no answer."""
     bare = sentence.strip().strip("#*").strip()
-    last = chunk.section.split(" › ")[-1] if chunk.section else None
-    return bare == last or bare == chunk.title
+    last = chunk.section.split(" › ")[-1] if chunk.section else ""
+    return bare in _sentences_of(last) or bare in _sentences_of(chunk.title)
+
+
+@lru_cache(maxsize=4096)
+def _sentences_of(heading: str) -> frozenset[str]:
+    """A heading or title and each of its sentences."""
+    if not heading:
+        return frozenset()
+    return frozenset({heading, *(heading[a:b] for a, b in split_sentences(heading))})
 
 
 _DUTCH_BACK = "hij zij ze hem hen hun haar zijn dit deze dat die dan daardoor daarmee daarom "
