@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -241,25 +242,30 @@ def test_bm25_weighs_less_for_a_question_in_another_language_than_the_collection
     assert pipe_en.retrieval(None, pipe_en.question(QUESTION)).w_lexical == 0.2
 
 
+def _one_document(tmp_path: Path, name: str, text: str, **settings: Any) -> Vraagbaak:
+    """A Vraagbaak (fake encoder) over one document ``name`` holding ``text``."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / name).write_text(text, "utf-8")
+    vb = Vraagbaak(Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                            encoder="fake:64", **settings))
+    vb.ingest([docs])
+    return vb
+
+
 def test_an_answer_that_points_back_takes_the_sentence_before_it(tmp_path: Path) -> None:
     """"Hij is de oudste …" quoted alone does not say who; with ``window="context"`` the
     answer starts at the sentence it points back to (and still quotes the source exactly),
     with ``next`` it does not, and a sentence that names its subject is left as it is."""
     from vraagbaak.qa.answer import Candidate, make_answer, points_back
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
     text = (
         "Quarterbacks\n\n"
         "Peyton Manning speelde in 2016 voor de Denver Broncos. Hij is de oudste "
         "quarterback ooit in een Super Bowl. Het vorige record stond op naam van John "
         "Elway.\n"
     )
-    (docs / "qb.txt").write_text(text, "utf-8")
-    s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
-    vb = Vraagbaak(s)
-    vb.ingest([docs])
-    ix = vb.index
+    ix = _one_document(tmp_path, "qb.txt", text).index
     chunk = next(c for c in ix.chunks if "Hij is" in c.text)
     k = next(i for i, (a, _) in enumerate(chunk.sentences) if text[a:].startswith("Hij is"))
 
@@ -294,8 +300,6 @@ def test_an_answer_reaches_into_the_neighbouring_passage_of_its_paragraph(
     line it starts on; a passage of another paragraph is not reached into."""
     from vraagbaak.qa.answer import Candidate, make_answer
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
     sentences = [
         f"De gemeente Teylingen plaatste in {2000 + i} precies {10 + i} nieuwe bankjes "
         f"langs de route nummer {i}."
@@ -307,14 +311,10 @@ def test_an_answer_reaches_into_the_neighbouring_passage_of_its_paragraph(
         "nieuwe openingstijden. De bibliotheek is voortaan ook op zondagmiddag open, van "
         "twaalf tot vijf uur, behalve in de zomervakantie.\n"
     )
-    (docs / "bank.txt").write_text(text, "utf-8")
-    s = Settings(
-        index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64",
+    ix = _one_document(
+        tmp_path, "bank.txt", text,
         chunking=ChunkSettings(target_chars=200, max_chars=300, min_chars=50),
-    )
-    vb = Vraagbaak(s)
-    vb.ingest([docs])
-    ix = vb.index
+    ).index
     (src,) = {c.source for c in ix.chunks}
     doc = ix.source_text(src)
     chunks = [c for c in ix.chunks if c.source == src]
@@ -346,8 +346,6 @@ def test_an_answer_in_a_list_quotes_the_list(tmp_path: Path) -> None:
     heading, as much as fits, and nothing of the next paragraph."""
     from vraagbaak.qa.answer import Candidate, make_answer
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
     text = (
         "# Paspoort aanvragen\n\n"
         "## Wat moet ik meenemen?\n\n"
@@ -359,11 +357,7 @@ def test_an_answer_in_a_list_quotes_the_list(tmp_path: Path) -> None:
         "- uw DigiD-gegevens\n\n"
         "Daarna krijgt u binnen vijf werkdagen bericht van de gemeente.\n"
     )
-    (docs / "paspoort.md").write_text(text, "utf-8")
-    s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
-    vb = Vraagbaak(s)
-    vb.ingest([docs])
-    ix = vb.index
+    ix = _one_document(tmp_path, "paspoort.md", text).index
     (src,) = {c.source for c in ix.chunks}
     doc = ix.source_text(src)
 
@@ -393,19 +387,15 @@ def test_no_sentence_of_a_heading_is_an_answer(tmp_path: Path) -> None:
     the answer comes from the text under it."""
     from vraagbaak.qa.answer import candidates
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "afval.md").write_text(
+    vb = _one_document(
+        tmp_path,
+        "afval.md",
         "# Veelgestelde vragen over afval\n\n"
         "## Mijn container is niet geleegd. Wat nu?\n\n"
         "Meld dit binnen 2 werkdagen via het meldingsformulier. Wij legen hem dan alsnog.\n\n"
         "## Mag frituurvet bij het restafval?\n\n"
         "Nee. Lever frituurvet in bij de milieustraat.\n",
-        "utf-8",
     )
-    s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")
-    vb = Vraagbaak(s)
-    vb.ingest([docs])
     question = "Mijn container is niet geleegd, wat nu?"
     pipe = vb.pipeline()
     q = pipe.question(question)

@@ -106,7 +106,8 @@ class E5CrossEncoder(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Every token's final hidden state (the frozen bottom layers without gradients)."""
         t = ids.shape[1]
         x = self.word[ids] + self.pos[:t][None] + self.type0
         x = F.layer_norm(x, (x.shape[-1],), self.eln_w, self.eln_b, self.eps)
@@ -116,6 +117,10 @@ class E5CrossEncoder(nn.Module):
         x = x.detach()
         for layer in self.layers[self.train_from :]:
             x = layer(x, mask)
+        return x
+
+    def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.states(ids, mask)
         m = mask[..., None].float()
         pooled = (x * m).sum(1) / m.sum(1)
         return F.normalize(pooled, dim=-1)

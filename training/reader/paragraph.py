@@ -81,22 +81,10 @@ class ParagraphReader(nn.Module):
         self.sent = nn.Linear(f.header.hidden, 1)
         self.na = nn.Linear(f.header.hidden, 1)
 
-    def states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        m = self.enc
-        x = m.word[ids] + m.pos[: ids.shape[1]][None] + m.type0
-        x = F.layer_norm(x, (x.shape[-1],), m.eln_w, m.eln_b, m.eps)
-        with torch.no_grad():
-            for layer in m.layers[: m.train_from]:
-                x = layer(x, mask)
-        x = x.detach()
-        for layer in m.layers[m.train_from :]:
-            x = layer(x, mask)
-        return x
-
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
         """``pool``: [batch, sentences, tokens] averaging weights. Returns [batch,
         1 + sentences] logits, "no answer" first."""
-        x = self.states(ids, mask)
+        x = self.enc.states(ids, mask)
         zs = self.sent(F.normalize(pool @ x, dim=-1)).squeeze(-1)
         zn = self.na(F.normalize(x[:, 0], dim=-1))
         return torch.cat([zn, zs], dim=1)

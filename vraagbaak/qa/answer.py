@@ -212,6 +212,24 @@ def _neighbour(index: Index, chunk: Chunk, step: int) -> Chunk | None:
     return n if same else None
 
 
+def _quote(index: Index, chunk: Chunk, a: int, b: int) -> str:
+    """The document text at ``a:b``, from ``chunk``'s text when it lies inside it (the
+    whole document is read only for a span reaching into a neighbouring passage)."""
+    if chunk.start <= a and b <= chunk.end:
+        return chunk.text[a - chunk.start : b - chunk.start]
+    return index.source_text(chunk.source)[a:b]
+
+
+def _cut(start: int, limit: int, text: Callable[[int, int], str]) -> int:
+    """Where a span from ``start`` longer than ``limit`` characters ends: at the last word
+    boundary within the limit (if past half of it), white space trimmed."""
+    cut = text(start, start + limit).rfind(" ")
+    end = start + (cut if cut > limit // 2 else limit)
+    while end > start and text(end - 1, end).isspace():
+        end -= 1
+    return end
+
+
 def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int, int]:
     """The answer span around the best sentence, in offsets of its document.
 
@@ -235,9 +253,7 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
     k = i + 1
 
     def text(a: int, b: int) -> str:
-        if c.start <= a and b <= c.end:
-            return c.text[a - c.start : b - c.start]
-        return index.source_text(c.source)[a:b]
+        return _quote(index, c, a, b)
 
     def gap_is_paragraph(a: int, b: int) -> bool:
         return "\n\n" in text(a, b).replace(" ", "")
@@ -264,10 +280,7 @@ def _extend(index: Index, cand: Candidate, window: str, limit: int) -> tuple[int
     ):
         end = sents[k][1]
     if end - start > limit:  # a single long sentence: cut at a word boundary
-        cut = text(start, start + limit).rfind(" ")
-        end = start + (cut if cut > limit // 2 else limit)
-        while end > start and text(end - 1, end).isspace():
-            end -= 1
+        end = _cut(start, limit, text)
     return start, end
 
 
@@ -313,8 +326,7 @@ def _list_span(
         hi += 1
     start, end = sents[lo][0], sents[hi][1]
     if end - start > limit:  # one long item: cut at a word boundary
-        cut = text(start, start + limit).rfind(" ")
-        end = start + (cut if cut > limit // 2 else limit)
+        end = _cut(start, limit, text)
     return start, end
 
 
@@ -326,13 +338,9 @@ def make_answer(
     cfg = cfg or AnswerSettings()
     c = index.chunks[cand.chunk_id]
     start, end = _extend(index, cand, cfg.window, cfg.max_answer_chars)
-    if c.start <= start and end <= c.end:
-        quoted = c.text[start - c.start : end - c.start]
-    else:
-        quoted = index.source_text(c.source)[start:end]
     at = c if start >= c.start else index.chunks[c.id - 1]  # the passage it starts in
     return Answer(
-        text=quoted,
+        text=_quote(index, c, start, end),
         source=c.source,
         start=start,
         end=end,
