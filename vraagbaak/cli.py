@@ -331,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(SENTENCE_VECTORS),
         help="at ingest, embed every sentence on its own (bare, default), on its own with its "
         "document's title in front (separate: more work, measured no better), or take its "
-        "vector from its passage's forward pass (passage: least work, measured worse)",
+        "vector from its passage's forward pass (passage: least work, measured worse; "
+        "upper: the passage's pass and two layers per sentence, trained to stand in for "
+        "bare)",
     )
     p.add_argument(
         "--backend",

@@ -29,7 +29,7 @@ from .errors import InputError
 
 DEFAULT_ENCODER = "e5"
 BACKENDS = ("local", "milvus")
-SENTENCE_VECTORS = ("passage", "separate", "bare")
+SENTENCE_VECTORS = ("passage", "separate", "bare", "upper")
 MAX_THREADS = 256
 MAX_BATCH = 1024
 
@@ -295,8 +295,12 @@ class Settings(_With):
             document's title in front: more encoder work, measured no better) or
             ``passage`` (the mean of the sentence's tokens in its passage's forward pass:
             each passage is read once, 2.6 times less encoder work, at a measured cost in
-            quality). ``passage`` needs an encoder that gives token states (``e5``); others
-            always use ``bare``. See README, "Ingest speed".
+            quality) or ``upper`` (the sentence head, :mod:`vraagbaak.index.sentence_head`:
+            the sentence's states in its passage's pass at layer 10, run through two layers
+            of its own, trained to give the vector of the sentence read alone: each passage
+            is read once, plus two layers per sentence). ``passage`` and ``upper`` need an
+            encoder that gives token states (``e5``); others use ``bare``. See README,
+            "Ingest speed".
     """
 
     index_dir: Path = field(default_factory=default_index_dir)

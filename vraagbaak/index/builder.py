@@ -15,7 +15,7 @@ from ..ingest.readers import discover, read_document, read_file_bytes, shown
 from ..settings import AnalysisSettings, ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
 from .cache import EmbeddingCache
-from .embedding import passage_mode, sentence_mode
+from .embedding import passage_mode, sentence_mode, sentence_model
 from .encoders import Encoder, settings_encoder
 from .layout import (
     check_writable_layout,
@@ -51,6 +51,7 @@ def _same_settings(
     return (
         m["encoder"]["id"] == encoder.id
         and m["encoder"].get("sentences", "separate") == sentences
+        and m["encoder"].get("sentence_model") == sentence_model(encoder, sentences)
         and m["encoder"].get("passages", "whole") == passage_mode(encoder)
         and m["chunking"] == settings.chunking.__dict__
         and m["analysis"] == analysis.to_dict()

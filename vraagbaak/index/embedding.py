@@ -58,6 +58,19 @@ class PartsEncoder(Protocol):
     def encode_parts(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]: ...
 
 
+@runtime_checkable
+class UpperPartsEncoder(PartsEncoder, Protocol):
+    """A :class:`PartsEncoder` that also gives its parts' vectors as if each were read
+    alone, from the same pass (:mod:`.sentence_head`); ``upper_id`` names that model."""
+
+    upper_id: str
+
+    def encode_parts_upper(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]: ...
+
+
+UPPER_ROLE = "sentence-upper"
+"""The cache role of a sentence vector made by the sentence head (with the head's id)."""
+
 COMPOSED_ROLE = "passage-composed"
 """The cache role of a passage vector composed from its body's and its head's."""
 
@@ -106,7 +119,18 @@ def sentence_mode(encoder: Encoder, wanted: str) -> str:
     ``bare`` and ``separate`` as asked."""
     if wanted == "passage":
         return "passage" if isinstance(encoder, PartsEncoder) else "bare"
+    if wanted == "upper":
+        return "upper" if isinstance(encoder, UpperPartsEncoder) else "bare"
     return wanted
+
+
+def sentence_model(encoder: Encoder, mode: str) -> str | None:
+    """What made the sentence vectors beside the encoder, recorded in the manifest: the
+    sentence head's id with ``upper`` (an index made by another head is rebuilt, and lends
+    no vectors), else None."""
+    return str(encoder.upper_id) if mode == "upper" and isinstance(
+        encoder, UpperPartsEncoder
+    ) else None
 
 
 def passage_head(chunk: Chunk, passage_text: str) -> str:
@@ -134,11 +158,14 @@ def passage_parts(chunk: Chunk, passage_text: str) -> tuple[str, list[str]]:
     return head, parts
 
 
-def sentence_key(encoder_id: str, passage_text: str, chunk: Chunk, s: int, e: int) -> str:
+def sentence_key(
+    encoder_id: str, passage_text: str, chunk: Chunk, s: int, e: int, role: str = SENTENCE_ROLE
+) -> str:
     """The cache key of a sentence's vector taken from its passage's pass (``passage_text``
-    is the text that pass read: the passage with its head, or its body alone)."""
+    is the text that pass read: the passage with its head, or its body alone; ``role``
+    says how: :data:`SENTENCE_ROLE`, or :data:`UPPER_ROLE` and the head's id)."""
     span = f"{s - chunk.start}:{e - chunk.start}"
-    return text_key(encoder_id, SENTENCE_ROLE, f"{passage_text}\0{span}")
+    return text_key(encoder_id, role, f"{passage_text}\0{span}")
 
 
 def _previous_rows(
@@ -228,6 +255,7 @@ def embed_chunks(
     cache: EmbeddingCache,
     sentence_text: Callable[[Chunk, int, int], str],
     in_passage: bool = True,
+    upper: bool = False,
     previous: Any = None,
     fallback: Lookup | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -242,6 +270,8 @@ def embed_chunks(
             sentences on their own.
         in_passage: take sentence vectors from their passage's pass where the encoder
             can (:func:`sentence_mode`); else every sentence is embedded on its own.
+        upper: with ``in_passage``, the sentence head's vectors
+            (:class:`UpperPartsEncoder`) rather than the mean of the sentence's tokens.
         previous: the live generation (an :class:`~vraagbaak.index.store.Index`), whose
             vectors are reused for unchanged passages of the same encoder.
         fallback: the same for encoders without :meth:`PartsEncoder.encode_parts`.
@@ -256,6 +286,7 @@ def embed_chunks(
     done = 0
     encoded = reused = 0
     late = in_passage and isinstance(encoder, PartsEncoder)
+    upper = late and upper and isinstance(encoder, UpperPartsEncoder)
     pmode = passage_mode(encoder)
     find = _previous_rows(previous, encoder.id, pmode) if late else None
     if progress:
@@ -269,7 +300,7 @@ def embed_chunks(
         sblock = np.zeros((rows, dim), dtype=np.float32)
         if late:
             e, r = _late_slice(
-                encoder, part, texts, pblock, sblock, cache, previous, find, pmode
+                encoder, part, texts, pblock, sblock, cache, previous, find, pmode, upper
             )
         else:
             e, r = _separate_slice(
@@ -295,13 +326,15 @@ def _late_slice(
     previous: Any,
     find: Callable[[str], int | None] | None,
     pmode: str,
+    upper: bool = False,
 ) -> tuple[int, int]:
     dim = pout.shape[1]
     composed = pmode == "composed"
     pkeys = [passage_key(encoder.id, t, pmode) for t in texts]
     read = [c.text if composed else t for c, t in zip(chunks, texts, strict=True)]
+    role = f"{UPPER_ROLE}:{encoder.upper_id}" if upper else SENTENCE_ROLE
     skeys = [
-        [sentence_key(encoder.id, t, c, s, e) for s, e in c.sentences]
+        [sentence_key(encoder.id, t, c, s, e, role) for s, e in c.sentences]
         for c, t in zip(chunks, read, strict=True)
     ]
     have = cache.get_many(pkeys + [k for ks in skeys for k in ks], dim=dim)
@@ -327,7 +360,7 @@ def _late_slice(
         items = [passage_parts(chunks[i], texts[i]) for i in todo]
         if composed:  # the body alone; its head is read once per section below
             items = [("", parts) for _head, parts in items]
-        got = encoder.encode_parts(items)
+        got = (encoder.encode_parts_upper if upper else encoder.encode_parts)(items)
         passages = np.stack([m[0] for m in got])
         if composed:
             passages, n_heads = _with_heads(

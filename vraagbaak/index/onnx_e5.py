@@ -30,7 +30,7 @@ import logging
 import os
 import platform
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,10 @@ GRAPH_VERSION = 1
 VECTORS_VERSION = 2
 """In the ``e5`` encoder's id: 2 since the int8 products are exact on every CPU (vectors
 cached by version 1 on a CPU without VNNI may be saturated, so they are not reused)."""
+
+MID_LAYER = 10
+"""The ``e5`` graph also returns the input of this layer (``mid``) for every token: the
+states from which the sentence head (:mod:`.sentence_head`) reads each sentence."""
 
 EARLIER_IDS = ("e5:onnx-int8-multilingual-e5-small-q4-g1",)
 """Ids the ``e5`` encoder had in earlier versions of vraagbaak."""
@@ -116,12 +120,19 @@ def base_weights() -> Path:
 # -- the graph -----------------------------------------------------------------------
 
 
-def build_graph(f: E5File) -> Any:
-    """The fp32 ONNX model of the transformer layers of ``f``.
+def build_graph(f: Any, *, layers: range | None = None, mid: int | None = None) -> Any:
+    """The fp32 ONNX model of the transformer layers of ``f`` (an :class:`E5File`, or
+    anything with its ``header`` and ``array``).
 
-    Inputs: ``x`` [batch, tokens, hidden] (the embeddings after their LayerNorm) and
-    ``mask`` [batch, tokens] (int32: 1 for a token, 0 for padding).
-    Output: ``h`` [batch, tokens, hidden], the last layer's hidden states.
+    Inputs: ``x`` [batch, tokens, hidden] (the embeddings after their LayerNorm, or the
+    input of the first of ``layers``) and ``mask`` [batch, tokens] (int32: 1 for a token,
+    0 for padding).
+    Outputs: ``h`` [batch, tokens, hidden], the last layer's hidden states; with ``mid``,
+    also ``mid``, the input of layer ``mid``.
+
+    Args:
+        layers: the layers to run (default: all of them).
+        mid: a layer whose input is returned too.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -167,7 +178,13 @@ def build_graph(f: E5File) -> Any:
         )
 
     x = "x"
-    for i in range(h.layers):
+    outputs = [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", "tokens", hid])]
+    for i in layers if layers is not None else range(h.layers):
+        if i == mid:
+            nodes.append(helper.make_node("Identity", [x], ["mid"], name="mid"))
+            outputs.append(
+                helper.make_tensor_value_info("mid", TensorProto.FLOAT, ["batch", "tokens", hid])
+            )
         p = f"l{i}"
         ao = linear(attention(x, p), f"{p}.ao", hid, hid)
         x = layer_norm(node("Add", [x, ao], f"{p}.res1"), f"{p}.aln")
@@ -186,7 +203,7 @@ def build_graph(f: E5File) -> Any:
             helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", hid]),
             helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", "tokens"]),
         ],
-        [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", "tokens", hid])],
+        outputs,
         inits,
     )
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
@@ -213,19 +230,25 @@ def cached_model(
     quantize: bool = True,
     name: str = "e5-small",
     keep_fp32: tuple[str, ...] = (),
+    mid: int | None = None,
+    build: Callable[[], Any] | None = None,
 ) -> Path:
     """The ONNX model of ``weights``, exported (and int8-quantized) on first use and kept
     in ``cache_dir`` (as ``{name}-{weights' sha256}-g{GRAPH_VERSION}-{kind}.onnx``) with
     its sha256 beside it; a model whose checksum does not match is exported again.
 
     ``keep_fp32`` names matrices of every layer that stay fp32 when the rest is quantized
-    (``q``, ``k``, ``v``, ``ao``, ``fi``, ``fo``)."""
+    (``q``, ``k``, ``v``, ``ao``, ``fi``, ``fo``). ``mid``: the graph also returns that
+    layer's input (:func:`build_graph`). ``build`` makes the fp32 graph (default: all the
+    layers of the weight file ``weights``)."""
     import onnx
 
     digest = sha256_file(weights)[:16]
     kind = "int8" if quantize else "fp32"
     if quantize and keep_fp32:
         kind += "-" + "-".join(keep_fp32) + "-fp32"
+    if mid is not None:
+        kind += f"-mid{mid}"
     path = cache_dir / f"{name}-{digest}-g{GRAPH_VERSION}-{kind}.onnx"
     check = path.with_suffix(".onnx.sha256")
     try:
@@ -238,7 +261,7 @@ def cached_model(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fp32 = path.with_name(f".{path.name}.{os.getpid()}.fp32.tmp")
     try:
-        graph = build_graph(E5File.read(weights))
+        graph = build() if build else build_graph(E5File.read(weights), mid=mid)
         onnx.save(graph, str(fp32 if quantize else tmp))
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -317,6 +340,7 @@ class OnnxE5:
         name: the exported model's file name starts with this.
         keep_fp32: matrices of every layer left fp32 when ``quantize`` (see
             :func:`cached_model`).
+        mid: the graph also returns the input of this layer (:meth:`states`).
     """
 
     def __init__(
@@ -329,8 +353,10 @@ class OnnxE5:
         weights: Path | None = None,
         name: str = "e5-small",
         keep_fp32: tuple[str, ...] = (),
+        mid: int | None = None,
     ) -> None:
         self.cache_dir = cache_dir
+        self.mid = mid
         self.threads = threads
         self.batch_size = batch_size
         self.quantize = quantize
@@ -360,7 +386,7 @@ class OnnxE5:
             try:
                 path = cached_model(
                     weights, self.cache_dir, quantize=self.quantize, name=self.name,
-                    keep_fp32=self.keep_fp32,
+                    keep_fp32=self.keep_fp32, mid=self.mid,
                 )
             except OSError as e:
                 raise EncoderError(
@@ -406,9 +432,18 @@ class OnnxE5:
     def hidden_states(self, seqs: list[list[int]]) -> list[np.ndarray]:
         """The last hidden state of every token of each sequence (any length: longer
         ones run in windows of ``MAX_TOKENS - 2`` content tokens, as the engine does)."""
+        return [s[0] for s in self.states(seqs, ("h",))]
+
+    def states(
+        self, seqs: list[list[int]], outputs: Sequence[str] = ("h",)
+    ) -> list[list[np.ndarray]]:
+        """For each sequence, the graph's ``outputs`` (``h``: the last hidden state of
+        every token; ``mid``: the input of layer ``mid``), each [tokens, hidden]. Longer
+        sequences run in windows of ``MAX_TOKENS - 2`` content tokens, as the engine does,
+        and their windows' states are joined."""
         self._load()
         assert self._emb is not None
-        out: list[np.ndarray | None] = [None] * len(seqs)
+        names = list(outputs)
         # windows: (sequence, start) -> token ids with <s>, </s>
         windows: list[tuple[int, int, list[int]]] = []
         for i, ids in enumerate(seqs):
@@ -419,7 +454,7 @@ class OnnxE5:
             for s in range(0, len(body), MAX_TOKENS - 2):
                 windows.append((i, s, [ids[0], *body[s : s + MAX_TOKENS - 2], ids[-1]]))
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][2]))
-        results: dict[int, np.ndarray] = {}
+        results: dict[int, list[np.ndarray]] = {}
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
             width = max(len(windows[w][2]) for w in idx)
@@ -431,20 +466,24 @@ class OnnxE5:
                 mask[r, : len(seq)] = 1
             x = self._emb(tokens)
             with self._lock:  # one run at a time: the session's threads are the machine's
-                h = self._session.run(["h"], {"x": x, "mask": mask})[0]
+                got = self._session.run(names, {"x": x, "mask": mask})
             for r, w in enumerate(idx):
-                results[w] = h[r, : len(windows[w][2])]
+                results[w] = [g[r, : len(windows[w][2])] for g in got]
                 self.tokens_run += len(windows[w][2])
-        pieces: dict[int, list[np.ndarray]] = {}
+        pieces: dict[int, list[list[np.ndarray]]] = {}
         for w, (i, _s, _ids) in enumerate(windows):
             pieces.setdefault(i, []).append(results[w])
-        for i, ps in pieces.items():
+        out: list[list[np.ndarray]] = []
+        for i in range(len(seqs)):
+            ps = pieces[i]
             if len(ps) == 1:
-                out[i] = ps[0]
+                out.append(ps[0])
             else:  # drop the windows' inner <s>/</s>; keep the first <s> and the last </s>
-                inner = [p[1:-1] for p in ps]
-                out[i] = np.concatenate([ps[0][:1], *inner, ps[-1][-1:]])
-        return [o for o in out if o is not None]
+                out.append([
+                    np.concatenate([ps[0][k][:1], *(p[k][1:-1] for p in ps), ps[-1][k][-1:]])
+                    for k in range(len(names))
+                ])
+        return out
 
     def encode(self, texts: list[str], *, is_query: bool = False) -> np.ndarray:
         """Mean-pooled, L2-normalised vectors of ``texts`` (as the engine makes them)."""
@@ -469,8 +508,9 @@ class OnnxE5Encoder(OnnxE5):
     for the passage's vector and its sentences' vectors (:meth:`encode_parts`)."""
 
     def __init__(self, cache_dir: Path, *, threads: int = 0, batch_size: int = 8) -> None:
-        super().__init__(cache_dir, threads=threads, batch_size=batch_size)
+        super().__init__(cache_dir, threads=threads, batch_size=batch_size, mid=MID_LAYER)
         self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}-v{VECTORS_VERSION}"
+        self._head: Any = None
 
     def token_counts(self, texts: list[str]) -> np.ndarray:
         """For each text, ``(pooled, own)``: how many token states its :meth:`encode`
@@ -500,3 +540,50 @@ class OnnxE5Encoder(OnnxE5):
                     rows[i + 1] = h[a:b].mean(0)
             out.append(_unit(rows))
         return out
+
+    @property
+    def sentence_head(self) -> Any:
+        """The :class:`~vraagbaak.index.sentence_head.SentenceHead` (made on first use)."""
+        if self._head is None:
+            from .sentence_head import SentenceHead
+
+            self._head = SentenceHead(self.cache_dir, threads=self.threads)
+        return self._head
+
+    @property
+    def upper_id(self) -> str:
+        """Names the vectors :meth:`encode_parts_upper` gives (the head's id)."""
+        return str(self.sentence_head.card.id)
+
+    def encode_parts_upper(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
+        """As :meth:`encode_parts`, but part ``i``'s row is the sentence head's vector
+        (:mod:`.sentence_head`): the part as if read alone, from the states of this pass.
+        ``head`` must be empty (the head reads the ``<s> passage:`` tokens in front)."""
+        if any(head for head, _parts in items):
+            raise ValueError("the sentence head reads passages without a head")
+        head = self.sentence_head
+        if head.card.from_layer != MID_LAYER:
+            raise EncoderError(
+                f"The sentence head reads layer {head.card.from_layer}; this encoder gives "
+                f"layer {MID_LAYER}.",
+                hint="Reinstall vraagbaak.",
+            )
+        spans = [self.spans("passage: ", parts) for _head, parts in items]
+        got = self.states([s.ids for s in spans], ("h", "mid"))
+        lead = 1 + len(self.tokenizer.content("passage:"))  # <s> passage:
+        pieces: list[np.ndarray] = []
+        where: list[tuple[int, int]] = []
+        for n, (sp, (_h, mid)) in enumerate(zip(spans, got, strict=True)):
+            for i, (a, b) in enumerate(sp.parts):
+                if b > a:
+                    pieces.append(np.concatenate([mid[:lead], mid[a:b], mid[-1:]]))
+                    where.append((n, i + 1))
+        vecs = head(pieces)
+        out = []
+        for sp, (h, _mid) in zip(spans, got, strict=True):
+            rows = np.zeros((1 + len(sp.parts), h.shape[1]), dtype=np.float32)
+            rows[0] = h.mean(0)
+            out.append(rows)
+        for (n, r), v in zip(where, vecs, strict=True):
+            out[n][r] = v
+        return [_unit(rows) for rows in out]

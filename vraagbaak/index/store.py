@@ -39,6 +39,7 @@ from .embedding import (
     passage_key,
     passage_mode,
     sentence_mode,
+    sentence_model,
 )
 from .encoders import Encoder
 from .layout import (
@@ -259,8 +260,10 @@ def build_generation(
     dtype = vector_dtype(n_chunks)
     mode = sentence_mode(encoder, sentence_vectors)
     pmode = passage_mode(encoder)
+    head = sentence_model(encoder, mode)
     if previous is not None and (
         previous.manifest["encoder"].get("sentences", "separate") != mode
+        or previous.manifest["encoder"].get("sentence_model") != head
         or previous.manifest["encoder"].get("passages", "whole") != pmode
     ):
         previous = None  # its vectors were made another way: none to lend
@@ -272,7 +275,8 @@ def build_generation(
             encoder, chunks, passage_texts, passage_out=pfile, sentence_out=sfile,
             cache=cache,
             sentence_text=sentence_text,
-            in_passage=mode == "passage",
+            in_passage=mode in ("passage", "upper"),
+            upper=mode == "upper",
             previous=previous,
             fallback=previous_vectors(previous, encoder.id, sentence_text, pmode),
             progress=(lambda d, t: progress("embedding", d, t)) if progress else None,
@@ -306,7 +310,7 @@ def build_generation(
         "format_version": FORMAT_VERSION,
         "created": now,
         "encoder": {"id": encoder.id, "spec": encoder_spec, "dim": dim, "sentences": mode,
-                    "passages": pmode},
+                    "passages": pmode, **({"sentence_model": head} if head else {})},
         "chunking": asdict(chunking),
         "versions": code_versions(),
         "analysis": analysis.to_dict(),

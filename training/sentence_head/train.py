@@ -1,0 +1,179 @@
+"""Train the sentence head and write it into the package.
+
+The head is two transformer layers that start as e5-small's layers 10 and 11. Its input is
+a sentence's states in its passage's forward pass (``data.py``), its output the mean of
+its final states, normalised; the loss is 1 − cosine to the vector the encoder gives the
+sentence read alone. AdamW, length-bucketed batches of 64 sentences, linear warm-up and
+cosine decay. The tensors are written fp16 (``vraagbaak/data/sentence-head/``, 6.6 MB)
+with a card that holds their sha256 and the held-out figures.
+
+    OMP_WAIT_POLICY=PASSIVE python -m training.sentence_head.train --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vraagbaak.index.e5file import E5File
+from vraagbaak.index.layout import sha256_file
+from vraagbaak.index.onnx_e5 import base_weights
+
+from ..reader.model import MATS, VECS, Layer
+from .data import OUT
+
+PACKAGE = Path(__file__).resolve().parent.parent.parent / "vraagbaak" / "data" / "sentence-head"
+VERSION = "1"
+
+
+class Examples:
+    def __init__(self, path: Path) -> None:
+        with np.load(path) as z:
+            self.x = torch.from_numpy(z["X"])
+            self.offs = z["offs"]
+            self.t = torch.from_numpy(z["T"])
+            self.from_layer = int(z["from_layer"])
+        self.lengths = np.diff(self.offs)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = int(self.lengths[idx].max())
+        x = torch.zeros(len(idx), width, self.x.shape[1])
+        mask = torch.zeros(len(idx), width, dtype=torch.bool)
+        for r, i in enumerate(idx):
+            a, b = self.offs[i], self.offs[i + 1]
+            x[r, : b - a] = self.x[a:b].float()
+            mask[r, : b - a] = True
+        return x, mask, self.t[idx]
+
+
+class Head(nn.Module):
+    def __init__(self, f: E5File, from_layer: int, layers: int) -> None:
+        super().__init__()
+        self.from_layer = from_layer
+        self.layers = nn.ModuleList(
+            Layer(f, i, trainable=False) for i in range(from_layer, from_layer + layers)
+        )
+        for p in self.layers.parameters():  # trained in fp32 (the package keeps fp16)
+            p.requires_grad_(True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, mask)
+        m = mask[..., None].float()
+        return F.normalize((x * m).sum(1) / m.sum(1), dim=-1)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        out = {}
+        for j, layer in enumerate(self.layers):
+            i = self.from_layer + j
+            for m in MATS:
+                out[f"l{i}.{m}.w"] = getattr(layer, f"{m}_w").detach().numpy().astype(np.float16)
+            for v in VECS:
+                p = getattr(layer, v.replace(".", "_"))
+                out[f"l{i}.{v}"] = p.detach().numpy().astype(np.float16)
+        return out
+
+
+@torch.no_grad()
+def cosines(head: Head, data: Examples, size: int = 128) -> np.ndarray:
+    order = np.argsort(data.lengths, kind="stable")
+    out = np.zeros(len(data), dtype=np.float32)
+    for b in range(0, len(order), size):
+        idx = order[b : b + size]
+        x, mask, t = data.batch(idx)
+        out[idx] = (head(x, mask) * t).sum(-1).numpy()
+    return out
+
+
+def summary(c: np.ndarray) -> dict[str, float]:
+    return {"mean": round(float(c.mean()), 4), "p5": round(float(np.percentile(c, 5)), 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--train", type=Path, default=OUT / "sentence-head-train.npz")
+    ap.add_argument("--heldout", type=Path, default=OUT / "sentence-head-heldout.npz")
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--epochs", type=float, default=4.0)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=PACKAGE)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    train, held = Examples(a.train), Examples(a.heldout)
+    f = E5File.read(base_weights())
+    head = Head(f, train.from_layer, a.layers)
+    before = summary(cosines(head, held))
+    print("held out, untrained:", before, flush=True)
+    steps = max(1, int(a.epochs * len(train) / a.batch))
+    opt = torch.optim.AdamW(head.parameters(), lr=a.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
+    )
+    rng = np.random.default_rng(a.seed)
+    step, avg, t0 = 0, 0.0, time.time()
+    while step < steps:
+        perm = rng.permutation(len(train))
+        for c in range(0, len(perm), a.batch * 20):  # buckets of similar lengths
+            pool = perm[c : c + a.batch * 20]
+            pool = pool[np.argsort(train.lengths[pool], kind="stable")]
+            batches = [pool[i : i + a.batch] for i in range(0, len(pool), a.batch)]
+            rng.shuffle(batches)  # type: ignore[arg-type]
+            for idx in batches:
+                x, mask, t = train.batch(idx)
+                loss = (1 - (head(x, mask) * t).sum(-1)).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                avg = loss.item() if step == 1 else 0.98 * avg + 0.02 * loss.item()
+                if step % 100 == 0:
+                    print(f"step {step}/{steps} loss {avg:.4f} {time.time() - t0:.0f} s",
+                          flush=True)
+                if step >= steps:
+                    break
+            if step >= steps:
+                break
+    after = summary(cosines(head, held))
+    minutes = round((time.time() - t0) / 60, 1)
+    print("held out, trained:", after, f"({minutes} min)", flush=True)
+    a.out.mkdir(parents=True, exist_ok=True)
+    name = f"sentence-head-{VERSION}.npz"
+    np.savez_compressed(a.out / name, **head.tensors())
+    card = {
+        "version": VERSION,
+        "tensors_file": name,
+        "tensors_sha256": sha256_file(a.out / name),
+        "base_sha256": sha256_file(base_weights()),
+        "from_layer": head.from_layer,
+        "layers": a.layers,
+        "hidden": f.header.hidden,
+        "heads": f.header.heads,
+        "ffn": f.header.ffn,
+        "eps": f.header.eps,
+        "training": {
+            "sentences": len(train), "steps": steps, "epochs": a.epochs, "lr": a.lr,
+            "batch": a.batch, "minutes": minutes,
+            "heldout_cosine_untrained": before, "heldout_cosine": after,
+        },
+    }
+    (a.out / "sentence-head.json").write_text(json.dumps(card, indent=1) + "\n", "utf-8")
+    print(f"-> {a.out / name}")
+
+
+if __name__ == "__main__":
+    main()
