@@ -108,3 +108,19 @@ def test_only_an_encoder_with_a_head_reads_sentences_that_way() -> None:
 
     assert sentence_mode(Plain(), "upper") == "bare"  # type: ignore[arg-type]
     assert sentence_mode(get_encoder("e5"), "upper") == "upper"
+
+
+def test_the_within_passage_loss_sees_a_leaking_head() -> None:
+    torch = pytest.importorskip("torch")
+    from training.sentence_head.train import within_loss
+
+    rng = np.random.default_rng(0)
+    t = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((6, 8))), dim=-1)
+    passage = np.array([0, 0, 0, 1, 1, 2])
+    assert float(within_loss(t, t, passage)) == 0.0  # the sentences read alone
+    # a head that mixes each sentence with its passage's mean leaks its context
+    mean = torch.stack([t[torch.from_numpy(passage == p)].mean(0) for p in passage])
+    leaky = torch.nn.functional.normalize(t + mean, dim=-1)
+    assert float(within_loss(leaky, t, passage)) > 0.05
+    # only sentences of one passage make pairs: each in its own passage, nothing to compare
+    assert float(within_loss(t, t, np.arange(6))) == 0.0
