@@ -12,7 +12,9 @@ The word-embedding lookup stays in numpy over the file's 4-bit rows (the graph s
 the embeddings' LayerNorm output), so the model holds only the layers. The graph returns
 the final hidden state of every token: a passage's vector (the mean over its tokens, as
 the engine pools) and the vectors of its sentences (the mean over each sentence's tokens,
-"late chunking") come from one forward pass.
+"late chunking") come from one forward pass. The ``e5`` encoder's graph also returns the
+input of layer :data:`MID_LAYER`, from which the sentence head (:mod:`.sentence_head`)
+gives each sentence the vector it would have read alone.
 
 On x86-64 CPUs without VNNI, onnxruntime's fast int8 product (u8 activations × s8
 weights, ``vpmaddubsw``) adds pairs of products into 16 bits and can saturate, so the same

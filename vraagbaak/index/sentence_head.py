@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -156,8 +157,6 @@ class SentenceHead:
                     path, self.cache_dir, name="sentence-head",
                     build=lambda: build_graph(weights, layers=weights.layers),
                 )
-                import platform
-
                 exact = int8_products_saturate(platform.machine(), cpu_flags())
                 self._session = ort.InferenceSession(
                     str(model), session_options(self.threads, exact_int8=exact),
