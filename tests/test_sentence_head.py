@@ -124,3 +124,19 @@ def test_the_within_passage_loss_sees_a_leaking_head() -> None:
     assert float(within_loss(leaky, t, passage)) > 0.05
     # only sentences of one passage make pairs: each in its own passage, nothing to compare
     assert float(within_loss(t, t, np.arange(6))) == 0.0
+
+
+def test_many_passages_are_read_in_groups(
+    e5: OnnxE5Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vraagbaak.index import onnx_e5
+
+    items = [("", _parts(SENTENCES[:2])), ("", _parts(SENTENCES[2:])), ("", _parts(SENTENCES))]
+    whole = e5.encode_parts_upper(items)
+    monkeypatch.setattr(onnx_e5, "UPPER_GROUP", 1)
+    grouped = e5.encode_parts_upper(items)
+    assert [m.shape for m in grouped] == [m.shape for m in whole]
+    for a, b in zip(grouped, whole, strict=True):
+        rows = np.linalg.norm(b, axis=1) > 0
+        assert (np.linalg.norm(a, axis=1) > 0).tolist() == rows.tolist()
+        assert ((a[rows] * b[rows]).sum(1) > 0.99).all()  # int8 scales differ per batch only

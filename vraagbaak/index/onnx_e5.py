@@ -55,6 +55,9 @@ MID_LAYER = 10
 """The ``e5`` graph also returns the input of this layer (``mid``) for every token: the
 states from which the sentence head (:mod:`.sentence_head`) reads each sentence."""
 
+UPPER_GROUP = 256
+"""Passages whose states :meth:`OnnxE5Encoder.encode_parts_upper` holds at once."""
+
 EARLIER_IDS = ("e5:onnx-int8-multilingual-e5-small-q4-g1",)
 """Ids the ``e5`` encoder had in earlier versions of vraagbaak."""
 
@@ -570,6 +573,12 @@ class OnnxE5Encoder(OnnxE5):
                 f"layer {MID_LAYER}.",
                 hint="Reinstall vraagbaak.",
             )
+        if len(items) > UPPER_GROUP:  # bounded memory: a group's states at a time
+            return [
+                m
+                for a in range(0, len(items), UPPER_GROUP)
+                for m in self.encode_parts_upper(items[a : a + UPPER_GROUP])
+            ]
         spans = [self.spans("passage: ", parts) for _head, parts in items]
         got = self.states([s.ids for s in spans], ("h", "mid"))
         lead = 1 + len(self.tokenizer.content("passage:"))  # <s> passage:
