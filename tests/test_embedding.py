@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -36,15 +37,23 @@ class HashPartsEncoder(HashEncoder):
         return out
 
 
-PARTS: dict[str, HashPartsEncoder] = {}
+E = TypeVar("E", bound=HashEncoder)
 
 
-def _parts(arg: str) -> HashPartsEncoder:
-    enc = PARTS[arg] = HashPartsEncoder(arg)
-    return enc
+def _registered(prefix: str, cls: type[E]) -> dict[str, E]:
+    """Registers ``cls`` as the encoder ``{prefix}:{arg}``; the returned dict holds the
+    last one made for each ``arg``, for the tests to inspect."""
+    made: dict[str, E] = {}
+
+    def make(arg: str = "") -> E:
+        enc = made[arg] = cls(arg)
+        return enc
+
+    register_encoder(prefix, make)
+    return made
 
 
-register_encoder("fakeparts", _parts)
+PARTS = _registered("fakeparts", HashPartsEncoder)
 
 
 def _settings(tmp_path: Path, name: str = "ix", cache: str = "cache") -> Settings:
@@ -233,15 +242,7 @@ class HashCountingEncoder(HashPartsEncoder):
         return super().encode_parts(items)
 
 
-COUNTING: dict[str, HashCountingEncoder] = {}
-
-
-def _counting(arg: str) -> HashCountingEncoder:
-    enc = COUNTING[arg] = HashCountingEncoder(arg)
-    return enc
-
-
-register_encoder("fakecount", _counting)
+COUNTING = _registered("fakecount", HashCountingEncoder)
 
 
 def _composed(enc: HashCountingEncoder, chunks: list) -> np.ndarray:
@@ -338,15 +339,7 @@ class HashUpperEncoder(HashCountingEncoder):
         return out
 
 
-UPPER: dict[str, HashUpperEncoder] = {}
-
-
-def _upper(arg: str) -> HashUpperEncoder:
-    enc = UPPER[arg] = HashUpperEncoder(arg)
-    return enc
-
-
-register_encoder("fakeupper", _upper)
+UPPER = _registered("fakeupper", HashUpperEncoder)
 
 
 def test_upper_sentence_vectors_come_from_the_head_and_are_kept_apart(

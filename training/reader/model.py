@@ -106,11 +106,14 @@ class E5CrossEncoder(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    def inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        """The first layer's input: word + position + type embeddings, LayerNorm."""
+        x = self.word[ids] + self.pos[: ids.shape[1]][None] + self.type0
+        return F.layer_norm(x, (x.shape[-1],), self.eln_w, self.eln_b, self.eps)
+
     def states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Every token's final hidden state (the frozen bottom layers without gradients)."""
-        t = ids.shape[1]
-        x = self.word[ids] + self.pos[:t][None] + self.type0
-        x = F.layer_norm(x, (x.shape[-1],), self.eln_w, self.eln_b, self.eps)
+        x = self.inputs(ids)
         with torch.no_grad():
             for layer in self.layers[: self.train_from]:
                 x = layer(x, mask)

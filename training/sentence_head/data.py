@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from vraagbaak.index.e5file import E5File
 from vraagbaak.index.onnx_e5 import MID_LAYER, base_weights
@@ -104,11 +103,6 @@ class Teacher:
         self.from_layer = from_layer
         self.lead = [self.tok.bos, *self.tok.content("passage:")]
 
-    def _inputs(self, ids: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        x = m.word[ids] + m.pos[: ids.shape[1]][None] + m.type0
-        return F.layer_norm(x, (x.shape[-1],), m.eln_w, m.eln_b, m.eps)
-
     @torch.no_grad()
     def examples(self, text: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(states, target)`` for each sentence of ``text`` read as one passage;
@@ -131,7 +125,7 @@ class Teacher:
             return []
         x = torch.tensor([ids])
         mask = torch.ones_like(x, dtype=torch.bool)
-        h = self._inputs(x)
+        h = self.model.inputs(x)
         for layer in self.model.layers[: self.from_layer]:
             h = layer(h, mask)
         alone = [self.tok.encode(text[a:b], prefix="passage: ", max_tokens=1 << 30)

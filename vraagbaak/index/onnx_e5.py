@@ -107,6 +107,19 @@ def session_options(threads: int, *, exact_int8: bool) -> Any:
         opts.add_session_config_entry("session.x64quantprecision", "1")
     return opts
 
+
+def open_session(path: Path, threads: int, *, int8: bool) -> Any:
+    """An onnxruntime CPU session over the exported model at ``path``
+    (:func:`session_options`; the exact int8 product where the fast one saturates, for an
+    ``int8`` model)."""
+    import onnxruntime as ort
+
+    exact = int8 and int8_products_saturate(platform.machine(), cpu_flags())
+    return ort.InferenceSession(
+        str(path), session_options(threads, exact_int8=exact),
+        providers=["CPUExecutionProvider"],
+    )
+
 MAX_TOKENS = 512
 
 
@@ -380,7 +393,7 @@ class OnnxE5:
             if self._session is not None:
                 return
             try:
-                import onnxruntime as ort
+                import onnxruntime  # noqa: F401  (missing: the clear message below)
             except ImportError as e:
                 raise EncoderError(
                     "The e5 encoder needs onnxruntime.",
@@ -398,13 +411,9 @@ class OnnxE5:
                     f"Cannot write the encoder's model to {self.cache_dir}: {e}",
                     hint="Set $VRAAGBAAK_CACHE to a folder you can write to.",
                 ) from e
-            exact = self.quantize and int8_products_saturate(platform.machine(), cpu_flags())
-            opts = session_options(self.threads, exact_int8=exact)
             self._emb = Embeddings(f)
             self._tok = f.tokenizer
-            self._session = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
+            self._session = open_session(path, self.threads, int8=self.quantize)
 
     @property
     def dim(self) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -141,15 +140,7 @@ class SentenceHead:
     def _load(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
-                from .onnx_e5 import (
-                    build_graph,
-                    cached_model,
-                    cpu_flags,
-                    int8_products_saturate,
-                    session_options,
-                )
+                from .onnx_e5 import build_graph, cached_model, open_session
 
                 path = self._tensors()
                 weights = HeadWeights(self.card, path)
@@ -157,11 +148,7 @@ class SentenceHead:
                     path, self.cache_dir, name="sentence-head",
                     build=lambda: build_graph(weights, layers=weights.layers),
                 )
-                exact = int8_products_saturate(platform.machine(), cpu_flags())
-                self._session = ort.InferenceSession(
-                    str(model), session_options(self.threads, exact_int8=exact),
-                    providers=["CPUExecutionProvider"],
-                )
+                self._session = open_session(model, self.threads, int8=True)
             return self._session
 
     def __call__(self, states: list[np.ndarray]) -> np.ndarray:
