@@ -218,10 +218,10 @@ class Tokenizer:
             p += 4 * n
             norm[chr(cp)] = "".join(chr(o) for o in outs)
         self.norm = norm
+        self._table = str.maketrans(norm)  # one C pass over the text instead of per char
 
     def _normalise(self, text: str) -> str:
-        norm = self.norm
-        s = "".join(norm.get(ch, ch) for ch in text)
+        s = text.translate(self._table)
         while "  " in s:
             s = s.replace("  ", " ")
         if not s.startswith(" "):

@@ -45,8 +45,10 @@ from .layout import sha256_file
 
 logger = logging.getLogger(__name__)
 
-GRAPH_VERSION = 1
-"""Bumped whenever the exported graph or its quantization changes (a new cached model)."""
+GRAPH_VERSION = 2
+"""Bumped whenever the exported graph, its quantization or the session's fusions change (a
+new cached model, and a new encoder id when the vectors change: 2 has one Gelu kernel and
+no SkipLayerNormalization fusion, :data:`UNFUSED`)."""
 VECTORS_VERSION = 2
 """In the ``e5`` encoder's id: 2 since the int8 products are exact on every CPU (vectors
 cached by version 1 on a CPU without VNNI may be saturated, so they are not reused)."""
@@ -58,7 +60,10 @@ states from which the sentence head (:mod:`.sentence_head`) reads each sentence.
 UPPER_GROUP = 256
 """Passages whose states :meth:`OnnxE5Encoder.encode_parts_upper` holds at once."""
 
-EARLIER_IDS = ("e5:onnx-int8-multilingual-e5-small-q4-g1",)
+EARLIER_IDS = (
+    "e5:onnx-int8-multilingual-e5-small-q4-g1",
+    "e5:onnx-int8-multilingual-e5-small-q4-g1-v2",
+)
 """Ids the ``e5`` encoder had in earlier versions of vraagbaak."""
 
 _VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
@@ -108,6 +113,13 @@ def session_options(threads: int, *, exact_int8: bool) -> Any:
     return opts
 
 
+UNFUSED = ("SkipLayerNormFusion",)
+"""onnxruntime fusions the sessions leave out, measured slower. Its SkipLayerNormalization
+kernel (a residual Add and the LayerNorm after it in one) took 26% of a pass of the
+encoder, against 7% for the Add and LayerNormalization kernels it replaces (onnxruntime
+1.32, 2-core x86-64 with AVX-512 VNNI; ``bench/bench_speed.py``)."""
+
+
 def open_session(path: Path, threads: int, *, int8: bool) -> Any:
     """An onnxruntime CPU session over the exported model at ``path``
     (:func:`session_options`; the exact int8 product where the fast one saturates, for an
@@ -117,7 +129,7 @@ def open_session(path: Path, threads: int, *, int8: bool) -> Any:
     exact = int8 and int8_products_saturate(platform.machine(), cpu_flags())
     return ort.InferenceSession(
         str(path), session_options(threads, exact_int8=exact),
-        providers=["CPUExecutionProvider"],
+        providers=["CPUExecutionProvider"], disabled_optimizers=list(UNFUSED),
     )
 
 MAX_TOKENS = 512
@@ -168,10 +180,6 @@ def build_graph(f: Any, *, layers: range | None = None, mid: int | None = None) 
         nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
         return out
 
-    half = const("half", np.array(0.5, dtype=np.float32))
-    one = const("one", np.array(1.0, dtype=np.float32))
-    rsqrt2 = const("rsqrt2", np.array(1.0 / np.sqrt(2.0), dtype=np.float32))
-
     def linear(x: str, name: str, n_out: int, n_in: int) -> str:
         w = f.array(f"{name}.w").reshape(n_out, n_in).T  # MatMul wants [in, out]
         mm = node("MatMul", [x, const(f"{name}.w", w)], f"{name}.mm")
@@ -207,10 +215,9 @@ def build_graph(f: Any, *, layers: range | None = None, mid: int | None = None) 
         ao = linear(attention(x, p), f"{p}.ao", hid, hid)
         x = layer_norm(node("Add", [x, ao], f"{p}.res1"), f"{p}.aln")
         fi = linear(x, f"{p}.fi", ffn, hid)
-        # erf-GELU, written out (onnxruntime fuses it into one Gelu kernel)
-        e = node("Erf", [node("Mul", [fi, rsqrt2], f"{p}.g1")], f"{p}.g2")
-        g = node("Mul", [node("Mul", [fi, half], f"{p}.g3"), node("Add", [e, one], f"{p}.g4")],
-                 f"{p}.gelu")
+        # erf-GELU in one kernel (onnxruntime does not fuse the written-out form once the
+        # products before it are quantized; four element-wise passes cost 9% of a pass)
+        g = node("Gelu", [fi], f"{p}.gelu", domain="com.microsoft")
         fo = linear(g, f"{p}.fo", hid, ffn)
         x = layer_norm(node("Add", [x, fo], f"{p}.res2"), f"{p}.oln")
     nodes.append(helper.make_node("Identity", [x], ["h"], name="h"))
@@ -572,7 +579,7 @@ class OnnxE5Encoder(OnnxE5):
     def encode_parts_upper(self, items: list[tuple[str, list[str]]]) -> list[np.ndarray]:
         """As :meth:`encode_parts`, but part ``i``'s row is the sentence head's vector
         (:mod:`.sentence_head`): the part as if read alone, from the states of this pass.
-        ``head`` must be empty (the head reads the ``<s> passage:`` tokens in front)."""
+        ``head`` must be empty (the head was trained on passages read without one)."""
         if any(head for head, _parts in items):
             raise ValueError("the sentence head reads passages without a head")
         head = self.sentence_head
@@ -590,13 +597,12 @@ class OnnxE5Encoder(OnnxE5):
             ]
         spans = [self.spans("passage: ", parts) for _head, parts in items]
         got = self.states([s.ids for s in spans], ("h", "mid"))
-        lead = 1 + len(self.tokenizer.content("passage:"))  # <s> passage:
         pieces: list[np.ndarray] = []
         where: list[tuple[int, int]] = []
         for n, (sp, (_h, mid)) in enumerate(zip(spans, got, strict=True)):
             for i, (a, b) in enumerate(sp.parts):
                 if b > a:
-                    pieces.append(np.concatenate([mid[:lead], mid[a:b], mid[-1:]]))
+                    pieces.append(mid[a:b])
                     where.append((n, i + 1))
         vecs = head(pieces)
         out = []

@@ -3,12 +3,12 @@
 By default every sentence of a passage is read by the encoder a second time, on its own
 (``bare``), which is as much encoder work again as the passages. The sentence head reads
 each sentence from the states its passage's forward pass already has: the input of layer
-:data:`~vraagbaak.index.onnx_e5.MID_LAYER` (10) for the passage's ``<s> passage:``
-tokens, the sentence's tokens and ``</s>``, run through two transformer layers that attend
-only among those tokens, then mean-pooled and normalised as the encoder pools. The two
-layers start as e5-small's layers 10 and 11 and are trained (``training/sentence_head``)
+:data:`~vraagbaak.index.onnx_e5.MID_LAYER` (10) for the sentence's tokens, run through two
+transformer layers that attend only among those tokens, then mean-pooled and normalised as
+the encoder pools. The two layers start as e5-small's layers 10 and 11 with half of their
+feed-forward units (the ones that weigh most) and are trained (``training/sentence_head``)
 so that the result is the vector the encoder gives the sentence read alone; a sentence
-then costs two layers instead of twelve.
+then costs about a seventh of what reading it again costs.
 
 The head ships in the package (``vraagbaak/data/sentence-head/``: a card and fp16
 tensors, checked against the card's sha256) and runs on onnxruntime like the encoder; no
@@ -152,9 +152,8 @@ class SentenceHead:
             return self._session
 
     def __call__(self, states: list[np.ndarray]) -> np.ndarray:
-        """The unit vector of each sentence, from its states ([tokens, hidden]: the
-        passage's ``<s> passage:`` tokens, the sentence's, the passage's ``</s>``; as the
-        input of layer ``card.from_layer``)."""
+        """The unit vector of each sentence, from its tokens' states in its passage's
+        pass ([tokens, hidden], as the input of layer ``card.from_layer``)."""
         if not states:
             return np.zeros((0, self.card.hidden), dtype=np.float32)
         session = self._load()

@@ -292,14 +292,14 @@ def build_generation(
     corpus_ids = term_ids(Analyzer(analysis), passage_texts)
     del passage_texts
     chunks.clear()  # from here on, no passage text is held
-    release_memory()
+    release_memory(collect=n_chunks >= COLLECT_FROM)
 
     bm25 = bm25s.BM25()
     bm25.index(corpus_ids, show_progress=False)
     del corpus_ids
     bm25.save(str(gen / "bm25"), show_progress=False)
     del bm25
-    release_memory()
+    release_memory(collect=n_chunks >= COLLECT_FROM)
 
     dense = choose_params(n_chunks)
     pvecs = np.load(gen / "passages.npy", mmap_mode="r")
@@ -322,11 +322,19 @@ def build_generation(
     _write_manifest(gen, manifest)
 
 
-def release_memory() -> None:
-    """Collect garbage and hand freed heap memory back to the system (glibc's
-    ``malloc_trim``; elsewhere a no-op), so the next phase of a build starts from a smaller
-    resident size instead of one swollen by the last."""
-    gc.collect()
+COLLECT_FROM = 20_000
+"""Passages from which a build runs a full garbage collection between its phases. A
+collection walks every live object (the tokenizer's vocabulary alone is 250k strings:
+35 ms a call here) and frees only reference cycles, which weigh when a build held many
+passages; a small build leaves them to Python's own collector."""
+
+
+def release_memory(*, collect: bool = True) -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere a
+    no-op), so the next phase of a build starts from a smaller resident size instead of
+    one swollen by the last; with ``collect``, collect garbage first."""
+    if collect:
+        gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
