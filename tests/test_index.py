@@ -190,6 +190,11 @@ def test_an_index_of_an_earlier_encoder_version(
     with pytest.raises(EncoderMismatchError, match="earlier version") as e:
         Index.open(own.settings.index_dir, encoder_id="fake:64-v2")
     assert str(corpus_copy) in (e.value.hint or "")
+    # an earlier id whose vectors are within the new one's noise: searched as it is
+    monkeypatch.setattr("vraagbaak.index.reader.COMPATIBLE_E5_IDS", {"fake:64": "fake:64-v2"})
+    assert Index.open(own.settings.index_dir, encoder_id="fake:64-v2").chunks
+    with pytest.raises(EncoderMismatchError):  # only for the id it is compatible with
+        Index.open(own.settings.index_dir, encoder_id="fake:64-v3")
 
 
 def test_failed_ingest_keeps_previous_index(

@@ -266,7 +266,8 @@ def main() -> None:
         "ffn": min(a.ffn, f.header.ffn),
         "eps": f.header.eps,
         "training": {
-            "sentences": len(train), "ffn": min(a.ffn, f.header.ffn), "steps": steps, "epochs": a.epochs, "lr": a.lr,
+            "sentences": len(train), "ffn": min(a.ffn, f.header.ffn), "steps": steps,
+            "epochs": a.epochs, "lr": a.lr,
             "batch": a.batch, "within": a.within, "minutes": minutes,
             "heldout_cosine_untrained": before, "heldout_cosine": after,
         },

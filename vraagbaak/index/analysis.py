@@ -42,6 +42,8 @@ _STOPWORDS = frozenset(
 def fold(text: str) -> str:
     """Lower case with accents removed (NFKD, combining marks dropped)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
+    if decomposed.isascii():  # nothing to drop (most sentences): no pass per character
+        return decomposed
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -95,6 +97,7 @@ def decompound(word: str, min_zipf: float = 3.0, min_len: int = 8) -> tuple[str,
 _VOWELS = set("aeiouy")
 
 
+@lru_cache(maxsize=200_000)
 def light_stem(word: str) -> str:
     """A light Dutch suffix stripper: plural and inflection endings only.
 

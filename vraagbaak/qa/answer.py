@@ -48,6 +48,16 @@ def lexical_coverage(
     return got / total if total else 0.0
 
 
+def _alnum_at_least(text: str, n: int) -> bool:
+    """Whether ``text`` holds ``n`` letters or digits (stops at the ``n``-th)."""
+    for ch in text:
+        if ch.isalnum():
+            n -= 1
+            if n <= 0:
+                return True
+    return n <= 0
+
+
 def candidates(
     index: Index, question: Question, hits: list[Hit], scores: Scores, cfg: AnswerSettings
 ) -> list[Candidate]:
@@ -62,7 +72,7 @@ def candidates(
             continue
         for j, (s, e) in enumerate(c.sentences):
             text = c.text[s - c.start : e - c.start]
-            if sum(ch.isalnum() for ch in text) < 3 or _is_heading(text, c):
+            if not _alnum_at_least(text, 3) or _is_heading(text, c):
                 continue
             if text.rstrip().endswith("?") and j == len(c.sentences) - 1:
                 continue  # a question in the text answers nothing without what follows it
