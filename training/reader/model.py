@@ -62,6 +62,19 @@ class Layer(nn.Module):
         return fake_q4_0(p) if self.trainable else p
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.attend(x, mask)
+        mid = self.hidden(x)
+        return F.layer_norm(
+            x + F.linear(mid, self.w("fo"), self.fo_b), (x.shape[-1],), self.oln_w, self.oln_b,
+            self.eps,
+        )
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward units' activations for :meth:`attend`'s output ``x``."""
+        return F.gelu(F.linear(x, self.w("fi"), self.fi_b))
+
+    def attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The layer up to its feed-forward part: self-attention, residual, LayerNorm."""
         b, t, hdim = x.shape
         nh, hd = self.heads, hdim // self.heads
         q = F.linear(x, self.w("q"), self.q_b).view(b, t, nh, hd).transpose(1, 2)
@@ -70,12 +83,8 @@ class Layer(nn.Module):
         att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         att = att.masked_fill(~mask[:, None, None, :], float("-inf")).softmax(-1)
         ctx = (att @ v).transpose(1, 2).reshape(b, t, hdim)
-        x = F.layer_norm(
-            x + F.linear(ctx, self.w("ao"), self.ao_b), (hdim,), self.aln_w, self.aln_b, self.eps
-        )
-        mid = F.gelu(F.linear(x, self.w("fi"), self.fi_b))
         return F.layer_norm(
-            x + F.linear(mid, self.w("fo"), self.fo_b), (hdim,), self.oln_w, self.oln_b, self.eps
+            x + F.linear(ctx, self.w("ao"), self.ao_b), (hdim,), self.aln_w, self.aln_b, self.eps
         )
 
 

@@ -97,18 +97,8 @@ class Head(nn.Module):
         for layer in self.layers:
             total, n, nxt = 0.0, 0, []
             for x, mask in batches:
-                b, t, hdim = x.shape
-                nh, hd = layer.heads, hdim // layer.heads
-                q, k, v = (
-                    F.linear(x, getattr(layer, f"{m}_w"), getattr(layer, f"{m}_b"))
-                    .view(b, t, nh, hd).transpose(1, 2) for m in ("q", "k", "v")
-                )
-                att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
-                att = att.masked_fill(~mask[:, None, None, :], float("-inf")).softmax(-1)
-                ctx = (att @ v).transpose(1, 2).reshape(b, t, hdim)
-                h = F.layer_norm(x + F.linear(ctx, layer.ao_w, layer.ao_b), (hdim,),
-                                 layer.aln_w, layer.aln_b, layer.eps)
-                total = total + F.gelu(F.linear(h, layer.fi_w, layer.fi_b))[mask].abs().sum(0)
+                act = layer.hidden(layer.attend(x, mask))
+                total = total + act[mask].abs().sum(0)
                 n += int(mask.sum())
                 nxt.append((layer(x, mask), mask))
             keep = (total / n * layer.fo_w.norm(dim=0)).topk(ffn).indices.sort().values
