@@ -1,3 +1,5 @@
+import unicodedata
+
 import pytest
 
 from vraagbaak.index.analysis import Analyzer, decompound, fold, light_stem
@@ -57,3 +59,23 @@ def test_steps_can_be_switched_off() -> None:
 )
 def test_looks_dutch(text: str, dutch: bool) -> None:
     assert looks_dutch(text) is dutch
+
+
+def test_folding_drops_every_combining_mark_and_nothing_else() -> None:
+    """Folding is NFKD, lower case and the combining marks dropped, whatever the script
+    (the table behind it is filled per character on first sight)."""
+    text = "Één Café naïef ﬁets ½ Ångström Ελληνικά עִבְרִית x_y"
+    expected = "".join(
+        c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c)
+    )
+    assert fold(text) == expected == fold(text)
+    assert fold("gewoon ascii") == "gewoon ascii"
+
+
+def test_terms_are_worked_out_once_per_token_but_never_shared() -> None:
+    a = Analyzer()
+    first = a.terms("De gemeenteraadsleden vergaderden over de gemeenteraad.")
+    first.append("extra")  # a caller's list is its own
+    again = a.terms("De gemeenteraadsleden vergaderden over de gemeenteraad.")
+    assert "extra" not in again and again == first[:-1]
+    assert "gemeenteraad" in again and "raad" in again

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from ..settings import AnalysisSettings
@@ -39,12 +40,25 @@ _STOPWORDS = frozenset(
 )
 
 
+class _Marks(dict[int, int | None]):
+    """``str.translate``'s table that drops combining marks and keeps every other
+    character, filled per code point the first time it is seen."""
+
+    def __missing__(self, cp: int) -> int | None:
+        kept = None if unicodedata.combining(chr(cp)) else cp
+        self[cp] = kept
+        return kept
+
+
+_MARKS = _Marks()
+
+
 def fold(text: str) -> str:
     """Lower case with accents removed (NFKD, combining marks dropped)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
-    if decomposed.isascii():  # nothing to drop (most sentences): no pass per character
+    if decomposed.isascii():  # nothing to drop
         return decomposed
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return decomposed.translate(_MARKS)
 
 
 @lru_cache(maxsize=200_000)
@@ -125,6 +139,7 @@ class Analyzer:
     def __init__(self, settings: AnalysisSettings | None = None) -> None:
         self.settings = settings or AnalysisSettings()
         self._snowball: Any = None
+        self._token_terms = lru_cache(maxsize=200_000)(self._terms_of)
 
     def _stem(self, word: str) -> str:
         mode = self.settings.stemmer
@@ -138,16 +153,18 @@ class Analyzer:
             return str(self._snowball.stemWord(word))
         return word
 
+    def _terms_of(self, tok: str) -> tuple[str, ...]:
+        """The terms of one token (none for a stopword; its compound parts follow it)."""
+        s = self.settings
+        tok = tok.replace("_", "")
+        if not tok or (s.stopwords and tok in _STOPWORDS):
+            return ()
+        if not s.compounds:
+            return (self._stem(tok),)
+        return (self._stem(tok), *(self._stem(p) for p in decompound(tok) if p not in _STOPWORDS))
+
     def terms(self, text: str) -> list[str]:
         """The terms of ``text``, in order (compound parts follow their word)."""
-        s = self.settings
-        low = fold(text) if s.fold_accents else text.lower()
-        out: list[str] = []
-        for m in _TOKEN.finditer(low):
-            tok = m.group(0).replace("_", "")
-            if not tok or (s.stopwords and tok in _STOPWORDS):
-                continue
-            out.append(self._stem(tok))
-            if s.compounds:
-                out.extend(self._stem(p) for p in decompound(tok) if p not in _STOPWORDS)
-        return out
+        low = fold(text) if self.settings.fold_accents else text.lower()
+        # each token's terms are worked out once
+        return list(chain.from_iterable(map(self._token_terms, _TOKEN.findall(low))))
