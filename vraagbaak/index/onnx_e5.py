@@ -124,7 +124,7 @@ UNFUSED = ("SkipLayerNormFusion",)
 """onnxruntime fusions the sessions leave out, measured slower. Its SkipLayerNormalization
 kernel (a residual Add and the LayerNorm after it in one) took 26% of a pass of the
 encoder, against 7% for the Add and LayerNormalization kernels it replaces (onnxruntime
-1.32, 2-core x86-64 with AVX-512 VNNI; ``bench/bench_speed.py``)."""
+1.32, 2-core x86-64 with AVX-512 VNNI; its profiler over a pass of the corpus' passages)."""
 
 
 def open_session(path: Path, threads: int, *, int8: bool) -> Any:

@@ -8,7 +8,7 @@ transformer layers that attend only among those tokens, then mean-pooled and nor
 the encoder pools. The two layers start as e5-small's layers 10 and 11 with half of their
 feed-forward units (the ones that weigh most) and are trained (``training/sentence_head``)
 so that the result is the vector the encoder gives the sentence read alone; a sentence
-then costs about a seventh of what reading it again costs.
+then costs about a ninth of the matrix work of reading it again.
 
 The head ships in the package (``vraagbaak/data/sentence-head/``: a card and fp16
 tensors, checked against the card's sha256) and runs on onnxruntime like the encoder; no
