@@ -140,3 +140,33 @@ def test_many_passages_are_read_in_groups(
         rows = np.linalg.norm(b, axis=1) > 0
         assert (np.linalg.norm(a, axis=1) > 0).tolist() == rows.tolist()
         assert ((a[rows] * b[rows]).sum(1) > 0.99).all()  # int8 scales differ per batch only
+
+
+def test_head_similarities_are_brought_to_the_scale_of_sentences_read_alone(
+    tmp_path: Path,
+) -> None:
+    """The head's vectors lie a little off the sentences read alone, so a question is
+    less similar to them on average (by about the card's ``shrink``, measured on held-out
+    training passages); an index of head vectors divides by it, and one of sentences read
+    alone does not."""
+    from vraagbaak import Settings, Vraagbaak
+    from vraagbaak.qa.search import score_candidates
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "parkeren.txt").write_text(
+        "Parkeren\n\n" + " ".join(SENTENCES) + "\n", encoding="utf-8"
+    )
+    card = HeadCard.load()
+    assert 0.9 < card.shrink < 1.0
+    q = get_encoder("e5").encode(["Wat kost een parkeervergunning?"], is_query=True)[0]
+    for mode in ("upper", "bare"):
+        vb = Vraagbaak(Settings(index_dir=tmp_path / mode, sentence_vectors=mode))
+        vb.ingest([docs])
+        index = vb.index
+        ids = np.arange(len(index))
+        sc = score_candidates(index, q, ids, np.zeros(len(ids)))
+        raw = np.asarray(index.sentence_vectors @ q, dtype=np.float64)
+        scale = card.shrink if mode == "upper" else 1.0
+        assert index.sentence_scale == scale
+        assert np.allclose(sc.sent_sims, raw / scale)

@@ -255,6 +255,7 @@ def main() -> None:
         "heads": f.header.heads,
         "ffn": min(a.ffn, f.header.ffn),
         "eps": f.header.eps,
+        "shrink": after["mean"],
         "training": {
             "sentences": len(train), "ffn": min(a.ffn, f.header.ffn), "steps": steps,
             "epochs": a.epochs, "lr": a.lr,

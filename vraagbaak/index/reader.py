@@ -234,6 +234,7 @@ class Index:
         self._source_of: np.ndarray | None = None
         self._bm25: Any = None
         self._texts: dict[str, str] = {}
+        self._sentence_scale: float | None = None
         ChunkSettings(**manifest["chunking"])  # checked here; used by re-splitting
         self.analyzer = Analyzer(AnalysisSettings(**manifest["analysis"]))
         if lock_fd is not None:  # the shared lock on this generation, held while in use
@@ -491,6 +492,21 @@ class Index:
         if self._pass is None:
             self._pass = self._load_array("passages.npy")
         return self._pass
+
+    @property
+    def sentence_scale(self) -> float:
+        """What a question's similarity to a sentence vector is divided by: the sentence
+        head's ``shrink`` when the sentence vectors come from the head that ships
+        (:class:`~vraagbaak.index.sentence_head.HeadCard`), else 1."""
+        enc = self.manifest["encoder"]
+        if enc.get("sentences") != "upper":
+            return 1.0
+        if self._sentence_scale is None:
+            from .sentence_head import HeadCard
+
+            card = HeadCard.load()
+            self._sentence_scale = card.shrink if card.id == enc.get("sentence_model") else 1.0
+        return self._sentence_scale
 
     @property
     def sentence_vectors(self) -> np.ndarray:

@@ -48,6 +48,12 @@ class HeadCard:
         from_layer: the encoder layer whose input the head reads.
         layers: how many layers the head runs.
         hidden, heads, ffn, eps: the layers' shape, as the encoder's.
+        shrink: the mean cosine of the head's vectors to the sentences read alone, on
+            held-out training passages. The head's error is mostly off the direction of
+            the sentence, so a question's similarity to a head vector comes out about
+            that much lower than to the sentence read alone; the index divides by it
+            (:attr:`~vraagbaak.index.reader.Index.sentence_scale`) so that the evidence
+            the abstention models were fitted on keeps its scale.
     """
 
     version: str
@@ -60,12 +66,13 @@ class HeadCard:
     heads: int
     ffn: int
     eps: float
+    shrink: float = 1.0
 
     @classmethod
     def load(cls, folder: Path | None = None) -> HeadCard:
         path = _folder(folder).joinpath("sentence-head.json")
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
     @property
     def id(self) -> str:

@@ -147,6 +147,8 @@ def score_candidates(
         )
         sent_sims = np.asarray(sv[rows] @ q, dtype=np.float64) if len(rows) else np.zeros(0)
         sent_off = np.concatenate([[0], np.cumsum(counts)])
+    if index.sentence_scale != 1.0:  # vectors of the sentence head: see HeadCard.shrink
+        sent_sims = sent_sims / index.sentence_scale
     sentence = max_per_group(sent_sims, sent_off, empty=-1.0)
     return Scores(ids, dense, sentence, lexical, sent_sims, sent_off, q)
 
