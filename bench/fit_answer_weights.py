@@ -2,9 +2,10 @@
 
 Without the reader, vraagbaak's answer is the candidate sentence (from the top passages)
 with the best ``w_dense * similarity + w_lexical * shared-word coverage - w_rank *
-log(passage rank)`` (:func:`vraagbaak.qa.answer.candidates`). ``w_dense`` is 1; this
-script chooses ``w_lexical`` and ``w_rank`` on a grid as the pair that answers best on
-two training sets, weighted alike (the mean of their hit rates):
+log(passage rank) - w_kind * (lacks the number or date asked for)``
+(:func:`vraagbaak.qa.answer.candidates`). ``w_dense`` is 1; this script chooses
+``w_lexical``, ``w_rank`` and ``w_kind`` on a grid as the ones that answer best on two
+training sets, weighted alike (the mean of their hit rates):
 
 - the questions of the SQuAD articles that ``training/reader/prepare.py`` holds out (English,
   asked of an index of those articles' paragraphs, as ``training/reader/calibrate.py``
@@ -20,7 +21,7 @@ questions and XQuAD-nl are never read here.
     python -m training.reader.prepare   # once: the held-out split
     python bench/fit_answer_weights.py [--cache DIR]
 
-It prints the fitted pair; put it in ``AnswerSettings`` (``vraagbaak/settings.py``) and
+It prints the fitted weights; put them in ``AnswerSettings`` (``vraagbaak/settings.py``) and
 refit what depends on the cheap score: ``bench/calibrate_abstention.py --write`` and
 ``python -m training.reader.calibrate --write``.
 """
@@ -50,25 +51,31 @@ from vraagbaak.settings import SENTENCE_VECTORS  # noqa: E402
 
 LEXICAL = tuple(round(0.02 * i, 2) for i in range(26))  # 0 .. 0.5
 RANK = tuple(round(0.01 * i, 2) for i in range(21))  # 0 .. 0.2
+KIND = tuple(round(0.05 * i, 2) for i in range(7))  # 0 .. 0.3
 
-Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # dense, lexical, log rank, gold
-
-
-def hit_rate(rows: list[Row], w_lex: float, w_rank: float) -> float:
-    """The share of ``rows`` whose best candidate at these weights holds the answer."""
-    return float(np.mean([g[np.argmax(d + w_lex * lx - w_rank * lr)] for d, lx, lr, g in rows]))
+# dense, lexical, log rank, kind mismatch, gold
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Weights = tuple[float, float, float]  # w_lexical, w_rank, w_kind
 
 
-def mean_rate(sets: list[list[Row]], w_lex: float, w_rank: float) -> float:
-    return float(np.mean([hit_rate(rows, w_lex, w_rank) for rows in sets if rows]))
+def hit_rate(rows: list[Row], w: Weights) -> float:
+    """The share of ``rows`` whose best candidate at weights ``w`` holds the answer."""
+    w_lex, w_rank, w_kind = w
+    return float(np.mean([g[np.argmax(d + w_lex * lx - w_rank * lr - w_kind * k)]
+                          for d, lx, lr, k, g in rows]))
 
 
-def best(sets: list[list[Row]]) -> tuple[float, float, float]:
-    """The grid's best (w_lexical, w_rank) on the mean hit rate of ``sets``, and that
-    rate; ties go to the smaller weights."""
-    scored = [(mean_rate(sets, a, b), -a, -b) for a in LEXICAL for b in RANK]
-    h, a, b = max(scored)
-    return -a, -b, h
+def mean_rate(sets: list[list[Row]], w: Weights) -> float:
+    return float(np.mean([hit_rate(rows, w) for rows in sets if rows]))
+
+
+def best(sets: list[list[Row]]) -> tuple[Weights, float]:
+    """The grid's best weights on the mean hit rate of ``sets``, and that rate; ties go
+    to the smaller weights."""
+    scored = [(mean_rate(sets, (a, b, c)), -a, -b, -c)
+              for a in LEXICAL for b in RANK for c in KIND]
+    h, a, b, c = max(scored)
+    return (-a, -b, -c), h
 
 
 def main() -> int:
@@ -115,6 +122,7 @@ def main() -> int:
                     np.array([c.dense for c in cands]),
                     np.array([c.lexical for c in cands]),
                     np.array([math.log(c.passage_rank) for c in cands]),
+                    np.array([c.kind_miss for c in cands]),
                     np.array(flags, dtype=np.float64),
                 ))
                 arts.append(art)
@@ -128,25 +136,25 @@ def main() -> int:
     print(f"{time.perf_counter() - t0:.0f} s")
     cfg = settings.answering
     sets = [sq_rows, faq_rows]
-    for name, w_l, w_r in (("similarity alone", 0.0, 0.0),
-                           (f"current weights ({cfg.w_lexical}, {cfg.w_rank})",
-                            cfg.w_lexical, cfg.w_rank)):
-        print(f"{name}: SQuAD {hit_rate(sq_rows, w_l, w_r):.3f}, "
-              f"FAQ {hit_rate(faq_rows, w_l, w_r):.3f}")
-    w_lex, w_rank, h = best(sets)
+    current = (cfg.w_lexical, cfg.w_rank, cfg.w_kind)
+    for name, w in (("similarity alone", (0.0, 0.0, 0.0)),
+                    (f"current weights {current}", current),
+                    ("current without the kind", (cfg.w_lexical, cfg.w_rank, 0.0))):
+        print(f"{name}: SQuAD {hit_rate(sq_rows, w):.3f}, FAQ {hit_rate(faq_rows, w):.3f}")
+    fitted, h = best(sets)
     cv: list[tuple[int, float]] = []
     for f in (0, 1):
         train = [[r for r, art in zip(rows, arts, strict=True) if hash_fold(art) == f]
                  for rows, arts in ((sq_rows, sq_arts), (faq_rows, faq_arts))]
         test = [[r for r, art in zip(rows, arts, strict=True) if hash_fold(art) != f]
                 for rows, arts in ((sq_rows, sq_arts), (faq_rows, faq_arts))]
-        wl, wr, _ = best(train)
-        cv.append((len(test[0]) + len(test[1]), mean_rate(test, wl, wr)))
-        print(f"  fold {f}: fitted ({wl}, {wr}), on the other fold {cv[-1][1]:.3f}")
+        w, _ = best(train)
+        cv.append((len(test[0]) + len(test[1]), mean_rate(test, w)))
+        print(f"  fold {f}: fitted {w}, on the other fold {cv[-1][1]:.3f}")
     cv_rate = sum(n * r for n, r in cv) / sum(n for n, _ in cv)
-    print(f"fitted: w_lexical={w_lex}, w_rank={w_rank}: mean {h:.3f} (SQuAD "
-          f"{hit_rate(sq_rows, w_lex, w_rank):.3f}, FAQ {hit_rate(faq_rows, w_lex, w_rank):.3f}"
-          f"; 2-fold CV {cv_rate:.3f})")
+    print(f"fitted: w_lexical={fitted[0]}, w_rank={fitted[1]}, w_kind={fitted[2]}: mean "
+          f"{h:.3f} (SQuAD {hit_rate(sq_rows, fitted):.3f}, FAQ "
+          f"{hit_rate(faq_rows, fitted):.3f}; 2-fold CV {cv_rate:.3f})")
     return 0
 
 

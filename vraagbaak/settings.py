@@ -235,6 +235,8 @@ class AnswerSettings(_With):
             question's terms and its passage's rank (log). Fitted by
             ``bench/fit_answer_weights.py`` on held-out SQuAD articles and the Dutch Debian
             FAQ (training data).
+        w_kind: what a sentence loses when the question asks for a number or a date
+            and it holds none (:mod:`vraagbaak.qa.answer_type`); fitted the same way.
         window: ``context`` (the answer sentence and the next one of its paragraph, and
             the one before it when the answer points back to it), ``next`` (the answer
             sentence and the next one) or ``none``.
@@ -248,6 +250,7 @@ class AnswerSettings(_With):
     w_dense: float = 1.0
     w_lexical: float = 0.16
     w_rank: float = 0.11
+    w_kind: float = 0.15
     window: str = "context"
     max_answer_chars: int = 400
     reader: bool = False

@@ -2,7 +2,8 @@
 
 Candidate sentences come from the best passages. Each is scored by its own embedding's
 similarity to the question, by how much of the question's (IDF-weighted) terms it contains,
-and by its passage's rank. The best one, extended by the next sentence when it is only a
+by its passage's rank, and by whether it lacks the number or date the question asks for
+(:mod:`.answer_type`). The best one, extended by the next sentence when it is only a
 lead-in, is the answer. Whether to give it at all is decided by :mod:`.abstain`.
 """
 
@@ -17,6 +18,7 @@ from ..index.reader import Index
 from ..ingest.sentences import is_list_item, split_sentences
 from ..settings import AnswerSettings
 from ..types import Answer, Chunk, Hit
+from .answer_type import asked_kind, kind_mismatch
 from .question import Question, unseen_idf
 from .reader import Reader
 from .search import Scores
@@ -34,6 +36,9 @@ class Candidate:
     score: float
     passage_gap: float = 0.0
     """How far its passage's fused retrieval score lies below the best passage's (<= 0)."""
+    kind_miss: float = 0.0
+    """1.0 when the question asks for a number or a date and the sentence holds none
+    (:func:`.answer_type.kind_mismatch`)."""
 
 
 def lexical_coverage(
@@ -63,6 +68,7 @@ def candidates(
 ) -> list[Candidate]:
     """Score every sentence of the top passages, best first."""
     qterms, idf = list(question.terms), dict(question.idf)
+    kind = asked_kind(question.text)
     out = []
     best = hits[0].score if hits else 0.0
     for hit in hits[: cfg.passages]:
@@ -84,8 +90,16 @@ def candidates(
                 context = f"{c.text[header[0] - c.start : header[1] - c.start]} {text}"
             dense = float(sims[j])
             lex = lexical_coverage(qterms, set(index.analyzer.terms(context)), idf)
-            score = cfg.w_dense * dense + cfg.w_lexical * lex - cfg.w_rank * math.log(hit.rank)
-            out.append(Candidate(c.id, j, s, e, dense, lex, hit.rank, score, hit.score - best))
+            miss = kind_mismatch(kind, context)
+            score = (
+                cfg.w_dense * dense
+                + cfg.w_lexical * lex
+                - cfg.w_rank * math.log(hit.rank)
+                - cfg.w_kind * miss
+            )
+            out.append(
+                Candidate(c.id, j, s, e, dense, lex, hit.rank, score, hit.score - best, miss)
+            )
     out.sort(key=lambda x: -x.score)
     return out
 
