@@ -12,7 +12,9 @@ paragraph (vraagbaak's sentence splitter; case and punctuation ignored, as in
   logit plus the calibrated weight (``cheap_weight`` in ``reader.json``, fitted on held-out
   SQuAD, never here) times the cheap score. Within one paragraph the cheap score's rank
   term is the same for every sentence, and its shared-words term needs the index's IDF, so
-  here it is the similarity term alone (``w_dense`` times the e5 cosine).
+  here it is the similarity term (``w_dense`` times the e5 cosine) less ``w_kind`` when the
+  sentence lacks the number or date the question asks for (:mod:`vraagbaak.qa.answer_type`);
+- ``e5-cosine+kind``: that cheap score alone.
 
 The figure is the share of questions whose best-scored sentence is the gold one. The
 reader's cost is measured in the same run: milliseconds per (question, sentence) pair, and
@@ -43,6 +45,7 @@ from vraagbaak.evaluation import normalise_answer
 from vraagbaak.index.encoders import get_encoder
 from vraagbaak.ingest.sentences import split_sentences
 from vraagbaak.qa.answer import choice_score
+from vraagbaak.qa.answer_type import asked_kind, kind_mismatch
 from vraagbaak.qa.reader import ENGINES, get_reader
 from vraagbaak.settings import AnswerSettings, default_cache_dir
 
@@ -116,11 +119,11 @@ def main() -> int:
     if any(r is None for r in readers.values()):
         print("no reading model ships in vraagbaak/data/reader", file=sys.stderr)
         return 1
-    hits = {"e5-cosine": 0, **{f"reader[{e}]": 0 for e in engines}}
+    hits = {"e5-cosine": 0, "e5-cosine+kind": 0, **{f"reader[{e}]": 0 for e in engines}}
     first = readers[engines[0]]
     assert first is not None
     weight = float(first.card.calibration.get("cheap_weight", 0.0))
-    w_dense = AnswerSettings().w_dense
+    w_dense, w_kind = AnswerSettings().w_dense, AnswerSettings().w_kind
     hits[f"reader[{engines[0]}]+cheap"] = 0
     per_pair: dict[str, list[float]] = {e: [] for e in engines}
     logits: dict[str, list[np.ndarray]] = {e: [] for e in engines}
@@ -130,6 +133,9 @@ def main() -> int:
         sv = enc.encode(sents)
         cos = sv @ qv
         hits["e5-cosine"] += int(int(np.argmax(cos)) == gold)
+        kind = asked_kind(q)
+        cheap = w_dense * cos - w_kind * np.array([kind_mismatch(kind, s) for s in sents])
+        hits["e5-cosine+kind"] += int(int(np.argmax(cheap)) == gold)
         for e, reader in readers.items():
             assert reader is not None
             t = time.perf_counter()
@@ -139,8 +145,8 @@ def main() -> int:
             logits[e].append(z)
             hits[f"reader[{e}]"] += int(int(np.argmax(z)) == gold)
             if e == engines[0]:
-                chosen = [choice_score(float(zi), w_dense * float(ci), weight)
-                          for zi, ci in zip(z, cos, strict=True)]
+                chosen = [choice_score(float(zi), float(ci), weight)
+                          for zi, ci in zip(z, cheap, strict=True)]
                 hits[f"reader[{e}]+cheap"] += int(int(np.argmax(chosen)) == gold)
                 if dump is not None:
                     row = {"gold": gold, "cos": cos.tolist(), "logits": z.tolist()}
