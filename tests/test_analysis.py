@@ -79,3 +79,14 @@ def test_terms_are_worked_out_once_per_token_but_never_shared() -> None:
     again = a.terms("De gemeenteraadsleden vergaderden over de gemeenteraad.")
     assert "extra" not in again and again == first[:-1]
     assert "gemeenteraad" in again and "raad" in again
+
+
+def test_a_texts_term_set_is_its_terms_remembered() -> None:
+    from vraagbaak.index.analysis import Analyzer
+
+    a = Analyzer()
+    text = "De gemeenteraad besloot over de jeugdzorg en de Wmo."
+    got = a.term_set(text)
+    assert got == frozenset(a.terms(text))
+    assert a.term_set(text) is got  # remembered, not worked out again
+    assert a.term_set("Iets anders.") == frozenset(a.terms("Iets anders."))

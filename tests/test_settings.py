@@ -1,8 +1,10 @@
 """Settings are checked when made, with messages that name the allowed values."""
 
+from pathlib import Path
+
 import pytest
 
-from vraagbaak import Settings
+from vraagbaak import Settings, Vraagbaak
 from vraagbaak.errors import InputError
 
 
@@ -18,3 +20,13 @@ def test_encoder_threads_and_batch_defaults_and_values() -> None:
     assert (s.encoder_threads, s.encoder_batch) == (0, 0)  # the encoder's own defaults
     s = Settings(encoder_threads=1, encoder_batch=64)
     assert (s.encoder_threads, s.encoder_batch) == (1, 64)
+
+
+def test_folders_given_as_text_become_paths(tmp_path: Path) -> None:
+    s = Settings(index_dir=str(tmp_path / "idx"), cache_dir=str(tmp_path / "cache"))  # type: ignore[arg-type]
+    assert s.index_dir == tmp_path / "idx" and isinstance(s.index_dir, Path)
+    assert s.cache_dir == tmp_path / "cache" and isinstance(s.cache_dir, Path)
+    assert not Vraagbaak(s).has_index()
+    for bad in ("", "  ", 3, None):
+        with pytest.raises(InputError, match="index_dir must be a folder path"):
+            Settings(index_dir=bad)  # type: ignore[arg-type]

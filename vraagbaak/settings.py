@@ -325,6 +325,12 @@ class Settings(_With):
     sentence_vectors: str = "bare"
 
     def __post_init__(self) -> None:
+        for name in ("index_dir", "cache_dir"):  # a folder given as text ("/data/idx")
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip():
+                object.__setattr__(self, name, Path(value).expanduser())
+            elif not isinstance(value, os.PathLike):
+                raise InputError(f"{name} must be a folder path. Currently {name} is {value!r}.")
         for name, top in (("encoder_threads", MAX_THREADS), ("encoder_batch", MAX_BATCH)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:

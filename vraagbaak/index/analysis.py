@@ -133,6 +133,10 @@ def light_stem(word: str) -> str:
     return w
 
 
+TERM_SETS = 8192
+"""How many texts' term sets an :class:`Analyzer` remembers (a few MB)."""
+
+
 class Analyzer:
     """Turns text into BM25 terms; the same for passages and questions."""
 
@@ -140,6 +144,7 @@ class Analyzer:
         self.settings = settings or AnalysisSettings()
         self._snowball: Any = None
         self._token_terms = lru_cache(maxsize=200_000)(self._terms_of)
+        self._term_sets = lru_cache(maxsize=TERM_SETS)(self._term_set_of)
 
     def _stem(self, word: str) -> str:
         mode = self.settings.stemmer
@@ -168,3 +173,13 @@ class Analyzer:
         low = fold(text) if self.settings.fold_accents else text.lower()
         # each token's terms are worked out once
         return list(chain.from_iterable(map(self._token_terms, _TOKEN.findall(low))))
+
+    def term_set(self, text: str) -> frozenset[str]:
+        """The distinct terms of ``text``: what the answer step compares a question's terms
+        with, for every candidate sentence and the answer's passage. The last
+        ``TERM_SETS`` texts are remembered, since the same passages come back for the
+        questions asked of one collection."""
+        return self._term_sets(text)
+
+    def _term_set_of(self, text: str) -> frozenset[str]:
+        return frozenset(self.terms(text))

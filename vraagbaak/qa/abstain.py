@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from importlib import resources
@@ -83,8 +84,7 @@ class Evidence:
 
     def values(self, names: list[str]) -> np.ndarray:
         """The named evidence, in the order given."""
-        d = self.to_dict()
-        return np.array([d[n] for n in names], dtype=np.float64)
+        return np.array([getattr(self, n) for n in names], dtype=np.float64)
 
 
 FEATURES = tuple(f.name for f in fields(Evidence))
@@ -107,8 +107,8 @@ def evidence(index: Index, question: Question, scores: Scores, best: Candidate |
     qterms, idf = list(question.terms), dict(question.idf)
     n = max(1, question.passages)
     c = index.chunks[best.chunk_id]
-    sentence = set(index.analyzer.terms(c.text[best.start - c.start : best.end - c.start]))
-    passage = set(index.analyzer.terms(c.text))
+    sentence = index.analyzer.term_set(c.text[best.start - c.start : best.end - c.start])
+    passage = index.analyzer.term_set(c.text)
     return Evidence(
         top_passage_dense=top_dense,
         top_sentence_dense=top_sent,
@@ -122,7 +122,7 @@ def evidence(index: Index, question: Question, scores: Scores, best: Candidate |
     )
 
 
-def names_missing(names: tuple[tuple[str, ...], ...], terms: set[str]) -> float:
+def names_missing(names: tuple[tuple[str, ...], ...], terms: AbstractSet[str]) -> float:
     """The share of ``names`` (each the analysed terms of one name) not all of whose
     terms are in ``terms`` (0 when there are no names)."""
     if not names:

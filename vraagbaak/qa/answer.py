@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,15 +43,21 @@ class Candidate:
 
 
 def lexical_coverage(
-    question_terms: list[str], sentence_terms: set[str], idf: dict[str, float]
+    question_terms: list[str], sentence_terms: AbstractSet[str], idf: dict[str, float]
 ) -> float:
     """Share of the question's IDF weight whose terms occur in the sentence (0..1)."""
-    qt = set(question_terms)
-    if not qt:
-        return 0.0
-    total = sum(idf.get(t, 1.0) for t in qt)
-    got = sum(idf.get(t, 1.0) for t in qt if t in sentence_terms)
-    return got / total if total else 0.0
+    return _coverage(_weights(question_terms, idf), sentence_terms)
+
+
+def _weights(question_terms: list[str], idf: dict[str, float]) -> list[tuple[str, float]]:
+    """Each distinct question term with its share of the question's IDF weight."""
+    w = {t: idf.get(t, 1.0) for t in question_terms}
+    total = sum(w.values())
+    return [(t, v / total) for t, v in w.items()] if total else []
+
+
+def _coverage(weights: list[tuple[str, float]], terms: AbstractSet[str]) -> float:
+    return sum(v for t, v in weights if t in terms)
 
 
 def _alnum_at_least(text: str, n: int) -> bool:
@@ -67,7 +74,7 @@ def candidates(
     index: Index, question: Question, hits: list[Hit], scores: Scores, cfg: AnswerSettings
 ) -> list[Candidate]:
     """Score every sentence of the top passages, best first."""
-    qterms, idf = list(question.terms), dict(question.idf)
+    weights = _weights(list(question.terms), dict(question.idf))
     kind = asked_kind(question.text)
     out = []
     best = hits[0].score if hits else 0.0
@@ -89,7 +96,7 @@ def candidates(
             if header is not None:
                 context = f"{c.text[header[0] - c.start : header[1] - c.start]} {text}"
             dense = float(sims[j])
-            lex = lexical_coverage(qterms, set(index.analyzer.terms(context)), idf)
+            lex = _coverage(weights, index.analyzer.term_set(context))
             miss = kind_mismatch(kind, context)
             score = (
                 cfg.w_dense * dense
@@ -378,7 +385,7 @@ def make_answer(
 
 
 def rarest_missing(
-    question_terms: list[str], terms: set[str], idf: dict[str, float], n: int
+    question_terms: list[str], terms: AbstractSet[str], idf: dict[str, float], n: int
 ) -> float:
     """The IDF of the rarest question term that ``terms`` lack, as a share of the IDF of a
     term no passage of the ``n`` contains (0..1; 0 when none is missing)."""
