@@ -358,3 +358,20 @@ def test_title_dropout_leaves_a_stable_share_of_training_pairs_without_their_tit
     assert set(got) == {"", "Rhine river"}
     assert 0.4 < got.count("") / len(got) < 0.6
     assert got == [contexts([g], "title", 0.5)(q, "s") for q in asked]  # same on every run
+
+
+def test_code_switching_replaces_translatable_words_at_the_rate_asked() -> None:
+    """The reader's training pairs code-switched (training/reader/code_switch.py): only
+    words the dictionary translates change, capitalised like the word, and about the
+    share asked of them."""
+    import random
+
+    from training.reader.code_switch import switch
+
+    words = {"the": ["de"], "city": ["stad"], "river": ["rivier"]}
+    text = "The city lies on the river Rhine."
+    assert switch(text, words, random.Random(0), 0.0) == text
+    assert switch(text, words, random.Random(0), 1.0) == "De stad lies on de rivier Rhine."
+    rng = random.Random(1)
+    changed = sum(switch("the city", words, rng, 0.5).split().count("de") for _ in range(2000))
+    assert 900 < changed < 1100

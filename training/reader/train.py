@@ -9,6 +9,8 @@ over each question's paragraph sentences, read in one batch); the top layers tra
 quantization-aware (see ``model.py``),
 the word embeddings and the bottom layers stay as shipped. Checkpoints every few minutes;
 ``--resume`` continues from the last one; ``--minutes`` bounds the run and writes the model.
+``--code-switch P`` replaces, in that share of the pairs, some English words by Dutch ones
+(``code_switch.py``: a bilingual dictionary's translations).
 
     OMP_WAIT_POLICY=PASSIVE python -m training.reader.train --minutes 90
     python -m training.reader.export      # writes vraagbaak/data/reader/
@@ -177,6 +179,11 @@ def main() -> None:
                     help="read each sentence after its document's title: '{title}: {sentence}'")
     ap.add_argument("--title-dropout", type=float, default=0.0, metavar="P",
                     help="with --title: this share of pairs reads no title")
+    ap.add_argument("--code-switch", type=float, default=0.0, metavar="P",
+                    help="share of the pairs whose English words are partly replaced by "
+                    "Dutch ones from a bilingual dictionary (code_switch.py)")
+    ap.add_argument("--switch-rate", type=float, default=0.5, metavar="R",
+                    help="in a code-switched pair, the share of translatable words replaced")
     ap.add_argument("--listwise", type=int, default=0, metavar="SIZE",
                     help="train on whole groups of up to SIZE sentences: a softmax over each "
                     "answerable group's sentences (the answer is chosen among them) plus "
@@ -205,6 +212,17 @@ def main() -> None:
         pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, context)]
         rng.shuffle(pairs)
         units = [[i] for i in range(len(pairs))]
+    if a.code_switch > 0:
+        from .code_switch import dictionary, switch
+
+        words = dictionary()
+        cs = random.Random(a.seed + 1)
+        pairs = [
+            (switch(q, words, cs, a.switch_rate), switch(s, words, cs, a.switch_rate),
+             switch(c, words, cs, a.switch_rate), y)
+            if cs.random() < a.code_switch else (q, s, c, y)
+            for q, s, c, y in pairs
+        ]
     n_steps = int(len(pairs) * a.epochs) // a.batch
     print(f"{len(pairs)} pairs ({sum(p[3] for p in pairs)} positive), {n_steps} steps", flush=True)
 
