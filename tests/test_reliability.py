@@ -189,6 +189,33 @@ def test_bad_files_in_a_folder_are_skipped(docs: Path, tmp_path: Path,
     assert text.startswith("Één café") and "‘integraal werken’" in text
 
 
+def test_vraagbaaks_own_folders_are_not_read_as_documents(
+    docs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An index keeps a copy of each document and the cache keeps the evaluation sets'
+    documents: a folder that holds them (a home folder, say) is ingested without them,
+    each named once as skipped, and naming one of them is refused with one message."""
+    own_index, own_cache = docs / "idx", docs / "cache"
+    args = ["--index", str(own_index), "--encoder", "fake:64"]
+    assert run([*args, "ingest", str(docs)], capsys)[0] == 0
+    (own_cache).mkdir()
+    (own_cache / "embeddings.sqlite").write_bytes(b"")
+    (own_cache / "eval").mkdir()
+    (own_cache / "eval" / "kopie.txt").write_text("Een kopie die geen bron is.", "utf-8")
+    other = ["--index", str(tmp_path / "other"), "--encoder", "fake:64"]
+    code, _, err = run([*other, "ingest", str(docs)], capsys)
+    assert code == 0, err
+    skipped = sorted(ln for ln in err.splitlines() if ln.startswith("skipped "))
+    assert len(skipped) == 2, err
+    assert "vraagbaak index" in skipped[1] and "cache folder" in skipped[0]
+    vb = Vraagbaak(Settings(index_dir=tmp_path / "other", encoder="fake:64"))
+    names = [s.source for s in vb.index.sources]
+    assert names and not any("/idx/" in n or "/cache/" in n for n in names)
+    for folder in (own_index, own_cache):
+        code, _, err = run([*other, "ingest", "--add", str(folder)], capsys)
+        assert code == 1 and "not a folder of documents" in one_message(err)
+
+
 def test_missing_path(index_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run([*index_args, "ingest", "/nonexistent/map"], capsys)
     assert code == 1 and "no such file or folder" in one_message(err)

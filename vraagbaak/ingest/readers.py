@@ -236,9 +236,23 @@ def _entry_problem(path: Path) -> str | None:
     return None
 
 
+def vraagbaak_folder(folder: Path) -> str | None:
+    """What of vraagbaak's own ``folder`` is, or None: an index (it keeps a copy of every
+    document it holds) or the embedding cache (it keeps the documents of the evaluation
+    sets). Read as documents, their copies would come back as second sources."""
+    from ..index.layout import holds_index  # here: the index package imports this one
+
+    if holds_index(folder):
+        return "a vraagbaak index (its copies of documents are not sources)"
+    if (folder / "embeddings.sqlite").is_file():
+        return "vraagbaak's cache folder"
+    return None
+
+
 def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
     """The entries under ``folder`` (hidden ones left out), sorted; folders it cannot
-    read are added to ``skipped``. Links to folders are listed, not followed."""
+    read, and vraagbaak's own folders (:func:`vraagbaak_folder`), are added to
+    ``skipped``. Links to folders are listed, not followed."""
     out: list[Path] = []
 
     def unreadable(e: OSError) -> None:
@@ -247,8 +261,16 @@ def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
     for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=False):
         base = Path(root)
         entries = [d for d in dirs if (base / d).is_symlink()] + files
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (base / d).is_symlink())
-        out.extend(base / f for f in entries if not f.startswith("."))
+        kept, locks = [], set()
+        for d in sorted(d for d in dirs if not d.startswith(".")):
+            own = None if (base / d).is_symlink() else vraagbaak_folder(base / d)
+            if own is not None:
+                skipped.append((base / d, own))
+                locks.add(f"{d}.lock")  # an index's lock file lies beside it
+            elif not (base / d).is_symlink():
+                kept.append(d)
+        dirs[:] = kept
+        out.extend(base / f for f in entries if not f.startswith(".") and f not in locks)
     return sorted(out, key=lambda f: f.relative_to(folder).parts)
 
 
@@ -273,6 +295,12 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[
         if not p.exists() and not p.is_symlink():
             raise InputError(f"{shown(str(raw))}: no such file or folder.")
         if p.is_dir():
+            own = vraagbaak_folder(p)
+            if own is not None:
+                raise InputError(
+                    f"{shown(str(raw))} is {own}, not a folder of documents.",
+                    hint="Name the folders that hold your documents.",
+                )
             items = [
                 (f, f"{p.resolve().name}/{f.relative_to(p).as_posix()}") for f in _walk(p, skipped)
             ]
