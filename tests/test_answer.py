@@ -204,3 +204,13 @@ def test_english_questions_are_calibrated_like_dutch_ones(vb: Vraagbaak) -> None
     answerable_answered = sum(a for a, d in zip(answered, rows, strict=True) if d["answerable"])
     assert answerable_answered >= 0.75 * n_answerable
     assert not any(a for a, d in zip(answered, rows, strict=True) if not d["answerable"])
+
+
+@pytest.mark.parametrize("question", ["5", "2018?", "12 - 3"])
+def test_a_question_without_words_gets_the_nearest_passages_and_no_answer(
+    vb: Vraagbaak, question: str
+) -> None:
+    r = vb.ask(question, min_confidence=0.0)
+    assert r.abstained and r.answer is None and r.confidence < 0.01
+    assert r.hits
+    assert any("holds no words" in n for n in r.notices)

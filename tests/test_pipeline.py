@@ -134,6 +134,30 @@ def test_top_k_is_checked_by_the_library(small: Settings) -> None:
             vb.search(QUESTION, top_k=bad)
 
 
+def test_the_library_takes_one_name_as_a_string_and_refuses_a_question_not_text(
+    small: Settings, tmp_path: Path
+) -> None:
+    """A string where a list is expected is one name, not its characters; a question that
+    is not text is one clear error, not str() of it answered."""
+    vb = Vraagbaak(small)
+    source = vb.index.sources[0].source
+    hits = vb.search(QUESTION, sources=source)
+    assert hits and {h.chunk.source for h in hits} == {source}
+    with pytest.raises(InputError, match=r"Not in the index: nergens\.txt"):
+        vb.ask(QUESTION, sources="nergens.txt")
+    for bad in (5, b"Wat is een Village Deal?", ["Wat?"]):
+        with pytest.raises(InputError, match="The question must be text"):
+            vb.ask(bad)  # type: ignore[arg-type]
+    one, two = tmp_path / "een.txt", tmp_path / "twee.txt"
+    one.write_text("Soest\n\nDe gemeente Soest telt 47.000 inwoners.\n", encoding="utf-8")
+    two.write_text("Baarn\n\nDe gemeente Baarn telt 25.000 inwoners.\n", encoding="utf-8")
+    other = Vraagbaak(small.with_(index_dir=tmp_path / "index"))
+    assert other.ingest(str(one)).added == ["een.txt"]
+    assert other.ingest(two, add=True).added == ["twee.txt"]
+    other.remove("een.txt")
+    assert [s.source for s in other.index.sources] == ["twee.txt"]
+
+
 def test_result_serialises_itself(small: Settings) -> None:
     vb = Vraagbaak(small)
     res = vb.ask(QUESTION, min_confidence=0.0)

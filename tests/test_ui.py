@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,10 @@ def test_abstention_shows_the_message_and_weak_passages(fake_vb: Vraagbaak) -> N
     result = Result(question="Wat is de hoofdstad van Australië?", hits=hits, answer=None,
                     abstained=True, confidence=0.1)
     assert NO_ANSWER in render_answer(result, fake_vb.index)
+    assert "vb-notice" not in render_answer(result, fake_vb.index)
+    noted = replace(result, notices=("The question holds no words <b>.",))
+    assert '<div class="vb-notice">The question holds no words &lt;b&gt;.</div>' in (
+        render_answer(noted, fake_vb.index))
     weak = render_hits(hits, TermHighlighter(Analyzer(), result.question), weak=True)
     assert weak.count("vb-weak-badge") == 2 and "zwak" in weak
 

@@ -7,6 +7,7 @@ over the opened index, where the question flow can be read top-down.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
@@ -72,12 +73,13 @@ class Vraagbaak:
 
     def ingest(
         self,
-        paths: Iterable[str | Path] | None = None,
+        paths: Iterable[str | Path] | str | Path | None = None,
         *,
         add: bool = False,
         progress: Progress | None = None,
     ) -> BuildReport:
-        """Index ``paths`` (default: the bundled corpus). See :func:`vraagbaak.index.ingest`.
+        """Index ``paths`` (default: the bundled corpus; one path may be given on its own).
+        See :func:`vraagbaak.index.ingest`.
 
         With the Milvus backend, the index is then copied into Milvus (when Milvus does not
         hold this very index already); a notice in the report says which.
@@ -85,6 +87,8 @@ class Vraagbaak:
         backend = self.backend
         if backend is not None:
             backend.client  # noqa: B018 - fail on an unreachable Milvus before the work
+        if isinstance(paths, str | os.PathLike):  # one path
+            paths = [paths]
         report = ingest(
             list(paths) if paths else [bundled_corpus()],
             self.settings,
@@ -96,9 +100,9 @@ class Vraagbaak:
         self._sync_backend(report, progress)
         return report
 
-    def remove(self, sources: Iterable[str]) -> BuildReport:
+    def remove(self, sources: Iterable[str] | str) -> BuildReport:
         """Take sources out of the index (and out of Milvus, with the Milvus backend)."""
-        report = remove_sources(sources, self.settings)
+        report = remove_sources([sources] if isinstance(sources, str) else sources, self.settings)
         self._forget_index()
         self._sync_backend(report, None)
         return report

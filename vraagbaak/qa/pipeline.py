@@ -106,7 +106,8 @@ class Pipeline:
         q = self.question(text)
         scores = self.scores(q, sources)
         pool = rank(self.index, scores, self.retrieval(method, q), top_k=max(k, cfg.passages))
-        cands = candidates(self.index, q, pool, scores, cfg)
+        # a question without a word gets no answer, only the nearest passages
+        cands = candidates(self.index, q, pool, scores, cfg) if q.has_words else []
         use_reader = cfg.reader if reader_on is None else reader_on
         verdict = self.judge(q, scores, cands, self.reader if use_reader else None)
         if verdict.reader_logit is not None and verdict.best is not None:
@@ -124,6 +125,9 @@ class Pipeline:
             else None
         )
         notices = (f"The question was cut to its first {len(q.text)} characters.",) if q.cut else ()
+        if not q.has_words:
+            notices += ("The question holds no words, only figures or signs: vraagbaak "
+                        "does not answer it. The nearest passages are shown.",)
         return Result(
             question=q.text,
             hits=tuple(pool[:k]),

@@ -25,10 +25,12 @@ def clean_question(question: str, *, max_chars: int = 2000) -> str:
     """Validate and tidy a question: control characters out, length bounded.
 
     Raises:
-        InputError: the question is empty.
+        InputError: the question is empty or not text.
     """
     if question is None:
         raise InputError("The question is empty.")
+    if not isinstance(question, str):
+        raise InputError(f"The question must be text, not {type(question).__name__}.")
     q = "".join(ch if ch.isprintable() else " " for ch in str(question))
     q = " ".join(q.split())
     if not q:
@@ -123,6 +125,12 @@ class Question:
         """Whether it reads as Dutch (:func:`looks_dutch`); the abstention model judges
         other questions on meaning alone."""
         return looks_dutch(self.text)
+
+    @cached_property
+    def has_words(self) -> bool:
+        """Whether it holds a word at all: a question of only figures and signs ("5",
+        "2018?") asks nothing that a sentence could answer."""
+        return any(ch.isalpha() for ch in self.text)
 
     @property
     def unseen_idf(self) -> float:

@@ -154,14 +154,15 @@ def score_candidates(
 
 
 def check_sources(index: Index, sources: Iterable[str] | None) -> list[str] | None:
-    """The requested sources as a list (``None`` for all), each checked to be indexed.
+    """The requested sources as a list (``None`` for all; one name may be given as a
+    string), each checked to be indexed.
 
     Raises:
         InputError: a requested source is not in the index.
     """
     if not sources:
         return None
-    wanted = list(dict.fromkeys(sources))
+    wanted = list(dict.fromkeys([sources] if isinstance(sources, str) else sources))
     known = {s.source for s in index.sources}
     unknown = set(wanted) - known
     if unknown:

@@ -145,6 +145,7 @@ mark#vb-focus, mark.vb-focus {background: #ffe58a; color: #111;}
 .vb-result.vb-uncertain .vb-answer-text {font-style: italic;}
 .vb-result.vb-abstained {border-left: 4px solid #888; padding-left: 0.8em;}
 .vb-explain {font-size: 0.95em; margin: 0.2em 0 0.4em 0;}
+.vb-notice {font-size: 0.9em; margin: 0 0 0.4em 0; color: #6b4e00;}
 .vb-badge.vb-sure-badge {background: #e3f3e4; color: #1b5e20;}
 .vb-badge.vb-uncertain-badge {background: #ffe2b3; color: #7a4400;}
 .vb-actions {margin: 0.4em 0;}

@@ -134,13 +134,15 @@ def _passage_html(
 def render_answer(result: Result, index: Index, *, uncertain_below: float = 0.75) -> str:
     """The answer: the quoted sentence, highlighted in its passage, with its reference and
     how sure it is (``zeker``, or ``onzeker`` in its own look with a short explanation);
-    or the abstention message."""
+    or the abstention message. The result's notices (a question cut to length, one
+    without words) come first."""
     ans = result.answer
     verdict = judge(result.confidence, abstained=ans is None, uncertain_below=uncertain_below)
+    notes = "".join(f'<div class="vb-notice">{html.escape(n)}</div>' for n in result.notices)
     if ans is None:
         return (
             '<div class="vb-result vb-abstained" data-abstained="true" data-verdict="abstained">'
-            f'<div class="vb-abstain">{html.escape(NO_ANSWER)}</div>'
+            f'{notes}<div class="vb-abstain">{html.escape(NO_ANSWER)}</div>'
             f'<div class="vb-explain">{html.escape(verdict.explanation)} De dichtstbijzijnde '
             "passages staan hieronder, gemarkeerd als <em>zwak</em>.</div></div>"
         )
@@ -164,6 +166,7 @@ def render_answer(result: Result, index: Index, *, uncertain_below: float = 0.75
     parts = [
         f'<div class="vb-result vb-{verdict.verdict}" data-abstained="false" '
         f'data-verdict="{verdict.verdict}" data-confidence="{pct}">',
+        notes,
         head,
         f'<div class="vb-answer-text">“{html.escape(ans.text)}”</div>',
         f'<div class="vb-ref" id="vb-answer-ref">— {ref}</div>',
