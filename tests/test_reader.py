@@ -375,3 +375,29 @@ def test_code_switching_replaces_translatable_words_at_the_rate_asked() -> None:
     rng = random.Random(1)
     changed = sum(switch("the city", words, rng, 0.5).split().count("de") for _ in range(2000))
     assert 900 < changed < 1100
+
+
+def test_swapped_negatives_ask_about_a_thing_the_answer_does_not_name() -> None:
+    """training.reader.train --swapped: the question's subject word that the answering
+    sentence names is swapped for a noun of another question that the paragraph lacks;
+    the pair is a negative."""
+    import random
+
+    from training.reader.train import swapped_pairs
+
+    groups = [
+        {"q": "How much does a passport cost?", "sents": ["A passport costs 80 euros.",
+                                                          "It is valid for ten years."],
+         "labels": [1, 0], "others": []},
+        {"q": "When was the treaty signed?", "sents": ["The treaty was signed in 1648."],
+         "labels": [1], "others": []},
+        {"q": "Who wrote the symphony?", "sents": ["Nobody knows."], "labels": [0],
+         "others": []},
+    ]
+    pairs = swapped_pairs(groups, 1.0, random.Random(0))
+    assert len(pairs) == 2  # the unanswerable group gives none
+    by_sentence = {s: q for q, s, _c, y in pairs if y == 0}
+    assert by_sentence["A passport costs 80 euros."] in {
+        "How much does a treaty cost?", "How much does a symphony cost?"}
+    assert by_sentence["The treaty was signed in 1648."] in {
+        "When was the passport signed?", "When was the symphony signed?"}

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +107,47 @@ def pairs_of(
     return out
 
 
+_DETERMINERS = frozenset(("the", "a", "an", "my", "your", "his", "her", "their", "our",
+                          "this", "these", "that", "which", "each", "every"))
+_WORDS = re.compile(r"[^\W\d_][\w'-]*")
+
+
+def subject_words(text: str) -> list[str]:
+    """The words of ``text`` after a determiner ("the *treaty*"): mostly what it is about."""
+    words = _WORDS.findall(text)
+    return [w for prev, w in itertools.pairwise(words)
+            if prev.lower() in _DETERMINERS and w.lower() not in _DETERMINERS and len(w) > 3]
+
+
+def swapped_pairs(groups: list[dict], share: float, rng: random.Random,
+                  context: Context = no_context) -> list[Pair]:
+    """Negatives for a question whose page is missing: for ``share`` of the answerable
+    groups, the question with its last subject word that the answering sentence names
+    swapped for a noun of another question that its paragraph does not hold ("How much
+    does a passport cost?" -> "… a licence …"), paired with the sentence that answered
+    it."""
+    pool = sorted({w for g in groups for w in subject_words(g["q"])
+                   if w.isalpha() and w.islower() and len(w) >= 6
+                   and not w.endswith(("ed", "ing", "ly"))})
+    out: list[Pair] = []
+    for g in groups:
+        pos = [s for s, lab in zip(g["sents"], g["labels"], strict=True) if lab]
+        # only a subject the answering sentence names: then the swap is a real mismatch
+        subjects = [w for w in subject_words(g["q"])
+                    if pos and re.search(rf"\b{re.escape(w)}\b", pos[0], re.IGNORECASE)]
+        if not subjects or rng.random() >= share:
+            continue
+        text = " ".join(g["sents"]).lower()
+        old = subjects[-1]
+        for _ in range(20):
+            new = rng.choice(pool)
+            if new != old.lower() and new not in text:
+                q = re.sub(rf"\b{re.escape(old)}\b", new, g["q"], count=1)
+                out.append((q, pos[0], context(g, pos[0]), 0))
+                break
+    return out
+
+
 def group_items(
     g: dict, rng: random.Random, size: int, context: Context = no_context
 ) -> list[Pair]:
@@ -179,6 +222,10 @@ def main() -> None:
                     help="read each sentence after its document's title: '{title}: {sentence}'")
     ap.add_argument("--title-dropout", type=float, default=0.0, metavar="P",
                     help="with --title: this share of pairs reads no title")
+    ap.add_argument("--swapped", type=float, default=0.0, metavar="P",
+                    help="for that share of the answerable questions, a negative: the "
+                    "question about another thing (its subject word swapped) with the "
+                    "sentence that answered it")
     ap.add_argument("--code-switch", type=float, default=0.0, metavar="P",
                     help="share of the pairs whose English words are partly replaced by "
                     "Dutch ones from a bilingual dictionary (code_switch.py)")
@@ -210,6 +257,8 @@ def main() -> None:
             pairs += items
     else:
         pairs = [p for g in train for p in pairs_of(g, rng, a.negatives, context)]
+        if a.swapped > 0:
+            pairs += swapped_pairs(train, a.swapped, random.Random(a.seed + 2), context)
         rng.shuffle(pairs)
         units = [[i] for i in range(len(pairs))]
     if a.code_switch > 0:
