@@ -124,7 +124,9 @@ class Pipeline:
             if verdict.best is not None and verdict.confidence >= limit
             else None
         )
-        notices = (f"The question was cut to its first {len(q.text)} characters.",) if q.cut else ()
+        notices: tuple[str, ...] = (
+            (f"The question was cut to its first {len(q.text)} characters.",) if q.cut else ()
+        )
         if not q.has_words:
             notices += ("The question holds no words, only figures or signs: vraagbaak "
                         "does not answer it. The nearest passages are shown.",)
