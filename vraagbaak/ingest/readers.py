@@ -262,13 +262,15 @@ def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
         base = Path(root)
         entries = [d for d in dirs if (base / d).is_symlink()] + files
         kept, locks = [], set()
-        for d in sorted(d for d in dirs if not d.startswith(".")):
-            own = None if (base / d).is_symlink() else vraagbaak_folder(base / d)
-            if own is not None:
+        for d in sorted(dirs):
+            if d.startswith(".") or (base / d).is_symlink():
+                continue
+            own = vraagbaak_folder(base / d)
+            if own is None:
+                kept.append(d)
+            else:
                 skipped.append((base / d, own))
                 locks.add(f"{d}.lock")  # an index's lock file lies beside it
-            elif not (base / d).is_symlink():
-                kept.append(d)
         dirs[:] = kept
         out.extend(base / f for f in entries if not f.startswith(".") and f not in locks)
     return sorted(out, key=lambda f: f.relative_to(folder).parts)
