@@ -178,6 +178,13 @@ class RetrievalSettings(_With):
         exact_limit: up to this many passages (in the sources searched), every passage is
             scored; beyond, only the candidates the dense and BM25 searches propose.
         candidates: how many passages each of the dense and the BM25 search proposes.
+        translate: for an English question over Dutch sources, add the Dutch translations
+            of its words to its BM25 terms, when FreeDict's dictionaries are installed
+            (:mod:`vraagbaak.qa.translate`). Debian FAQ, English questions over its Dutch
+            answers (training data): recall@1 / MRR@10 0.265 / 0.394 without, 0.299 /
+            0.418 with.
+        translations_per_word: how many translations of one word are added (the
+            dictionary's first; 3 gave 0.291 / 0.413 on the same questions).
         filtered_factor: with a source filter, each search proposes this many times
             ``candidates`` (the filter is applied after the search).
     """
@@ -192,6 +199,8 @@ class RetrievalSettings(_With):
     exact_limit: int = 5000
     candidates: int = 200
     filtered_factor: int = 10
+    translate: bool = True
+    translations_per_word: int = 6
 
     def __post_init__(self) -> None:
         _one_of("method", self.method, METHODS)
@@ -199,6 +208,7 @@ class RetrievalSettings(_With):
         _at_least("rrf_k", self.rrf_k, 0)
         _at_least("w_lexical_crosslingual", self.w_lexical_crosslingual, 0)
         _at_least("exact_limit", self.exact_limit, 0)
+        _at_least("translations_per_word", self.translations_per_word, 0)
         _at_least("candidates", self.candidates, 1)
         _at_least("filtered_factor", self.filtered_factor, 1)
 

@@ -14,14 +14,10 @@ Dutch counterparts written here.
 
 from __future__ import annotations
 
-import gzip
 import random
 import re
-import unicodedata
-from pathlib import Path
 
-DICTD = Path("/usr/share/dictd")
-FILES = ("freedict-eng-nld", "freedict-nld-eng")
+from vraagbaak.qa.translate import DICTD, installed
 
 FUNCTION_WORDS = {
     "the": ["de", "het"], "a": ["een"], "an": ["een"], "of": ["van"], "and": ["en"],
@@ -39,59 +35,19 @@ FUNCTION_WORDS = {
     "years": ["jaren"], "first": ["eerste"], "city": ["stad"], "most": ["meeste"],
 }
 
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _WORD = re.compile(r"[A-Za-z]+")
-_PLAIN = re.compile(r"^[a-zà-ÿ]+(?: [a-zà-ÿ]+)?$")
-
-
-def _b64(s: str) -> int:
-    v = 0
-    for ch in s:
-        v = v * 64 + _B64.index(ch)
-    return v
-
-
-def _entries(name: str) -> list[tuple[str, list[str]]]:
-    """A dictd dictionary's (headword, translations): every sense's comma-separated list."""
-    text = gzip.decompress((DICTD / f"{name}.dict.dz").read_bytes())
-    out = []
-    for line in (DICTD / f"{name}.index").read_text("utf-8").splitlines():
-        head, off, length = line.split("\t")
-        if head.startswith("00database"):
-            continue
-        body = text[_b64(off) : _b64(off) + _b64(length)].decode("utf-8")
-        body = unicodedata.normalize("NFKC", body)  # the ligature "ĳ" -> "ij"
-        senses = []
-        for sense in body.splitlines()[1:]:
-            sense = re.sub(r"^\d+\.\s*", "", sense.strip())
-            senses += [t.strip() for t in sense.split(",") if t.strip()]
-        out.append((unicodedata.normalize("NFKC", head).strip(), senses))
-    return out
 
 
 def dictionary() -> dict[str, list[str]]:
-    """English word (lower case) -> its Dutch translations of one or two plain words."""
-    missing = [f for f in FILES if not (DICTD / f"{f}.index").exists()]
-    if missing:
+    """English word (lower case) -> its Dutch translations of one or two plain words
+    (:func:`vraagbaak.qa.translate.build`), and the function words above."""
+    words = installed(DICTD)
+    if words is None:
         raise SystemExit(
             "code-switching needs FreeDict's dictionaries: "
             "apt install dict-freedict-eng-nld dict-freedict-nld-eng"
         )
-    out: dict[str, list[str]] = {}
-
-    def add(en: str, nl: str) -> None:
-        en, nl = en.lower(), nl.lower()
-        if en.isalpha() and _PLAIN.match(nl) and nl != en:
-            out.setdefault(en, [])
-            if nl not in out[en]:
-                out[en].append(nl)
-
-    for head, senses in _entries("freedict-eng-nld"):
-        for nl in senses:
-            add(head, nl)
-    for head, senses in _entries("freedict-nld-eng"):
-        for en in senses:
-            add(en, head)
+    out = {en: list(nls) for en, nls in words.to_dutch.items()}
     for en, nls in FUNCTION_WORDS.items():
         out[en] = list(nls)
     return out

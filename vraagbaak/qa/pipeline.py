@@ -32,7 +32,7 @@ from ..index.encoders import Encoder
 from ..index.reader import Index
 from ..settings import RetrievalSettings, Settings, check_min_confidence
 from ..types import Hit, Result
-from . import abstain
+from . import abstain, translate
 from .answer import Candidate, candidates, make_answer, read
 from .question import Question, analyse, looks_dutch
 from .reader import Reader
@@ -156,10 +156,17 @@ class Pipeline:
     # -- the steps ------------------------------------------------------------
 
     def question(self, text: str) -> Question:
-        """Step 1: the question, analysed once."""
-        return analyse(
-            text, self.index, self.encoder, max_chars=self.settings.max_question_chars
-        )
+        """Step 1: the question, analysed once; an English question over Dutch sources
+        with the Dutch translations of its words among its terms (:mod:`.translate`)."""
+        q = analyse(text, self.index, self.encoder, max_chars=self.settings.max_question_chars)
+        rs = self.settings.retrieval
+        if rs.translate and rs.translations_per_word and not q.dutch and self.dutch_collection():
+            dictionary = translate.installed()
+            if dictionary is not None:
+                words = dictionary.dutch_words(q.text, rs.translations_per_word)
+                terms = [t for w in words for t in self.index.analyzer.terms(w)]
+                q = q.with_terms(terms, self.index)
+        return q
 
     def scores(self, q: Question, sources: Iterable[str] | None = None) -> Scores:
         """Steps 2 and 3: the candidate passages and their scores."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -131,6 +131,15 @@ class Question:
         """Whether it holds a word at all: a question of only figures and signs ("5",
         "2018?") asks nothing that a sentence could answer."""
         return any(ch.isalpha() for ch in self.text)
+
+    def with_terms(self, extra: list[str] | tuple[str, ...], index: Index) -> Question:
+        """The question with ``extra`` analysed terms after its own (e.g. translations of
+        its words, :mod:`.translate`), their IDF from ``index``."""
+        new = tuple(t for t in dict.fromkeys(extra) if t not in self.idf)
+        if not new:
+            return self
+        terms = self.terms + new
+        return replace(self, terms=terms, idf={**self.idf, **idf(index, new)})
 
     @property
     def unseen_idf(self) -> float:
