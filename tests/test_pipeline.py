@@ -266,6 +266,43 @@ def test_bm25_weighs_less_for_a_question_in_another_language_than_the_collection
     assert pipe_en.retrieval(None, pipe_en.question(QUESTION)).w_lexical == 0.2
 
 
+def test_the_abstention_model_follows_the_languages_of_question_and_sources(
+    small: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared words are evidence when question and sources share a language (Dutch over
+    Dutch, English over English): the same-language model judges; across languages the
+    cross-lingual one does. Before, the question's language alone decided, so a Dutch
+    question over English text was judged on words it cannot share with it."""
+    from vraagbaak.qa.pipeline import Pipeline
+
+    seen: list[bool] = []
+    judge = abstain.confidence
+
+    def spy(ev: abstain.Evidence, *, lexical: bool = True) -> float:
+        seen.append(lexical)
+        return judge(ev, lexical=lexical)
+
+    monkeypatch.setattr(abstain, "confidence", spy)
+    doc = tmp_path / "docs" / "river.txt"
+    doc.parent.mkdir()
+    doc.write_text("The Rhine flows through Germany and the Netherlands into the North Sea. "
+                   "It enters the Netherlands near Lobith, where the river is measured "
+                   "every day by the water authority of the country.\n", encoding="utf-8")
+    en = small.with_(index_dir=tmp_path / "index")
+    Vraagbaak(en).ingest([doc.parent])
+    nl_vb, en_vb = Vraagbaak(small), Vraagbaak(en)
+    nl_pipe = Pipeline(nl_vb.index, nl_vb.encoder, small)
+    en_pipe = Pipeline(en_vb.index, en_vb.encoder, en)
+    english, dutch = "Where does the Rhine enter the Netherlands?", QUESTION
+    cases = ((nl_pipe, dutch, True), (nl_pipe, english, False),
+             (en_pipe, english, True), (en_pipe, dutch, False))
+    for pipe, question, same in cases:
+        seen.clear()
+        pipe.ask(question)
+        assert seen == [same], question
+    assert [p.same_language(p.question(q)) for p, q, _ in cases] == [c[2] for c in cases]
+
+
 def _one_document(tmp_path: Path, name: str, text: str, **settings: Any) -> Vraagbaak:
     """A Vraagbaak (fake encoder) over one document ``name`` holding ``text``."""
     docs = tmp_path / "docs"

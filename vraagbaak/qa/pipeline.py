@@ -157,7 +157,8 @@ class Pipeline:
 
     def question(self, text: str) -> Question:
         """Step 1: the question, analysed once; an English question over Dutch sources
-        with the Dutch translations of its words among its terms (:mod:`.translate`)."""
+        with the Dutch translations of its words among its terms (:mod:`.translate`; the
+        other way round measured no better, see the README)."""
         q = analyse(text, self.index, self.encoder, max_chars=self.settings.max_question_chars)
         rs = self.settings.retrieval
         if rs.translate and rs.translations_per_word and not q.dutch and self.dutch_collection():
@@ -182,9 +183,15 @@ class Pipeline:
         rs = self.settings.retrieval
         if method is not None:
             rs = rs.with_(method=method)
-        if q is not None and q.dutch != self.dutch_collection():
+        if q is not None and not self.same_language(q):
             rs = rs.with_(w_lexical=rs.w_lexical_crosslingual)
         return rs
+
+    def same_language(self, q: Question) -> bool:
+        """Whether ``q`` is in its collection's language (Dutch and Dutch, or English and
+        English): its words shared with the text are evidence, and it needs no
+        translation."""
+        return q.dutch == self.dutch_collection()
 
     def dutch_collection(self) -> bool:
         """Whether most of the index's text reads as Dutch (:func:`.question.looks_dutch`
@@ -224,7 +231,7 @@ class Pipeline:
             return Judgement(
                 best=best.candidate,
                 confidence=abstain.reader_confidence(
-                    ev, best.logit, cal, same_language=q.dutch
+                    ev, best.logit, cal, same_language=self.same_language(q)
                 ),
                 threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
                 evidence=ev,
@@ -234,7 +241,7 @@ class Pipeline:
         ev = abstain.evidence(self.index, q, scores, top)
         return Judgement(
             best=top,
-            confidence=abstain.confidence(ev, lexical=q.dutch),
+            confidence=abstain.confidence(ev, lexical=self.same_language(q)),
             threshold=abstain.threshold(),
             evidence=ev,
         )
