@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     cli._EXTRA_COMMANDS.clear()
     return cli.main(argv)
 
-METHODS = ("hybrid", "rrf", "bm25", "dense")
+METHODS = ("hybrid", "hybrid+reader", "rrf", "bm25", "dense")
 
 DOCS = {
     "fietsen.txt": (
@@ -130,8 +130,12 @@ def _ask_json(capsys: pytest.CaptureFixture[str], index: Path, questions: list[s
     qfile = tmp_path / f"ask-{method}.txt"
     qfile.write_text("\n".join(questions) + "\n", encoding="utf-8")
     capsys.readouterr()
+    # eval's retrieval methods are answered by the cheap sentence score; "hybrid+reader"
+    # is vraagbaak's default, the reading model on
+    retrieval, reader = method.split("+")[0], method.endswith("+reader")
     rc = main(["--index", str(index), "--encoder", "fake:64", "ask", "--json", "-k", "10",
-               "--method", method, "--questions", str(qfile)])
+               "--method", retrieval, "--reader" if reader else "--no-reader",
+               "--questions", str(qfile)])
     assert rc == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 

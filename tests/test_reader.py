@@ -154,12 +154,12 @@ def test_title_less_page_keeps_its_first_sentence(tmp_path) -> None:  # type: ig
     assert res.answer.text.startswith("U vraagt een paspoort aan bij uw eigen gemeente.")
 
 
-def test_reader_is_opt_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reader_is_on_by_default_and_can_be_turned_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from vraagbaak.settings import AnswerSettings
 
-    assert Vraagbaak(Settings(index_dir=tmp_path / "ix")).reader is None
-    on = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c",
-                            answering=AnswerSettings(reader=True)))
+    off = Vraagbaak(Settings(index_dir=tmp_path / "ix", answering=AnswerSettings(reader=False)))
+    assert off.reader is None
+    on = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c"))
     if ReaderCard.load() is not None:
         assert on.reader is not None
     with pytest.raises(Exception, match="read must be"):
@@ -213,6 +213,32 @@ def test_ask_with_the_reader_quotes_its_choice_first(tmp_path, reader) -> None: 
     assert res.answer.text.startswith("De brug werd in 1936")
     assert res.hits[0].chunk.id == res.answer.chunk_id
     assert 0.0 <= res.confidence <= 1.0
+
+
+def test_the_readers_answer_must_pass_both_abstention_models(
+    tmp_path, reader, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """With the reader, the confidence is the smaller of the reader's model and the
+    retrieval evidence's model: either one saying "no" makes vraagbaak abstain."""
+    from vraagbaak.qa import abstain
+
+    f = tmp_path / "brug.txt"
+    f.write_text("De brug\n\nDe brug over de Waal werd in 1936 voor het verkeer geopend.\n",
+                 "utf-8")
+    vb = Vraagbaak(Settings(index_dir=tmp_path / "ix", cache_dir=tmp_path / "c",
+                            encoder="fake:64"))
+    vb.ingest([f])
+    question = "In welk jaar werd de brug geopend?"
+    for cheap, read, expected in ((0.2, 0.9, 0.2), (0.9, 0.3, 0.3), (0.8, 0.7, 0.7)):
+        monkeypatch.setattr(abstain, "confidence", lambda ev, *, lexical=True, c=cheap: c)
+        monkeypatch.setattr(abstain, "reader_confidence",
+                            lambda ev, logit, cal, *, same_language=True, r=read: r)
+        res = vb.ask(question)  # the reader is on by default
+        assert res.confidence == pytest.approx(expected)
+        assert res.abstained is (expected < 0.5)
+    # without the reader only the retrieval evidence's model speaks
+    monkeypatch.setattr(abstain, "confidence", lambda ev, *, lexical=True: 0.8)
+    assert vb.ask(question, reader_on=False).confidence == pytest.approx(0.8)
 
 
 def test_the_cheap_score_weighs_in_the_choice_by_its_calibrated_weight() -> None:

@@ -72,8 +72,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     kw["milvus_uri"] = args.uri or None
     kw["milvus_token"] = args.milvus_token or None
     settings = Settings(**kw)
-    if getattr(args, "reader", False):
-        settings = settings.with_(answering=settings.answering.with_(reader=True))
+    if getattr(args, "reader", None) is not None:
+        settings = settings.with_(answering=settings.answering.with_(reader=args.reader))
     return settings
 
 
@@ -388,8 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--reader",
-        action="store_true",
-        help="choose the answer with vraagbaak's reading model (experimental; see README)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="choose the answer with vraagbaak's reading model (the default; --no-reader: "
+        "the cheap sentence score alone, faster)",
     )
     s.set_defaults(func=cmd_ask)
 

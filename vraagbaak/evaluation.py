@@ -45,8 +45,9 @@ Span = tuple[str, int, int]  # (source, start, end)
 MAX_ANSWER_CHARS = 400
 KS = (1, 5, 10)
 ALL_METHODS = ("hybrid", "hybrid+reader", "rrf", "bm25", "dense")
-"""``hybrid`` is vraagbaak as it answers by default (its fusion, the cheap sentence scorer
-and abstention model); ``hybrid+reader`` the same retrieval answered by the reading model;
+"""``hybrid`` is vraagbaak's fusion answered by the cheap sentence scorer and its abstention
+model (``ask --no-reader``); ``hybrid+reader`` the same retrieval answered by the reading
+model, vraagbaak's default since 2026-12-07;
 the baselines ``rrf``, ``bm25`` and ``dense`` are retrieval methods a user might otherwise
 pick, answered by the cheap sentence scorer (no reader)."""
 

@@ -228,10 +228,14 @@ class Pipeline:
                 reader, self.index, q, cands, self.settings.answering.read, weight, passage_weight
             )[0]
             ev = abstain.evidence(self.index, q, scores, best.candidate)
+            same = self.same_language(q)
             return Judgement(
                 best=best.candidate,
-                confidence=abstain.reader_confidence(
-                    ev, best.logit, cal, same_language=self.same_language(q)
+                # both must say the sources answer: the reader's verdict (with the
+                # meaning evidence) and the retrieval evidence's own model
+                confidence=min(
+                    abstain.reader_confidence(ev, best.logit, cal, same_language=same),
+                    abstain.confidence(ev, lexical=same),
                 ),
                 threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
                 evidence=ev,
