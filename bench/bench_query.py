@@ -106,7 +106,8 @@ def measure(
             reader=True, reader_engine=e)))
         for e in engines
     ]
-    plain, vb = vb, withs[0]
+    plain = Vraagbaak(vb.settings.with_(answering=vb.settings.answering.with_(reader=False)))
+    vb = withs[0]
     vb.index.warm_up()
     for q in questions:  # warm-up pass
         for w in withs:
