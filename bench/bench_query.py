@@ -220,13 +220,14 @@ def run(index: Path | None, questions: Path, *, encoder: str = "e5", rounds: int
 def print_summary(r: dict[str, Any]) -> None:
     print(f"index {r['index']}: {r['passages']} passages; {r['questions']} questions x "
           f"{r['rounds']} rounds (after a warm-up pass)")
-    print(f"  ask (answer included{', reader on' if r['reader'] else ', no reader ships'}): "
+    print(f"  ask (the default: answer included"
+          f"{', reader on' if r['reader'] else ', no reader ships'}): "
           f"p50 {r['ask_p50_ms']:.1f} ms, p95 {r['ask_p95_ms']:.1f} ms  (target p50 <= 500)")
     if len(r["reader_engines"]) > 1:
         print("  ask with the reader, by engine: " + ", ".join(
             f"{e} p50 {r['ask_p50_ms_by_engine'][e]:.1f} ms / p95 "
             f"{r['ask_p95_ms_by_engine'][e]:.1f} ms" for e in r["reader_engines"]))
-    print(f"  ask without the reader (the default): p50 {r['ask_noreader_p50_ms']:.1f} ms, "
+    print(f"  ask without the reader (--no-reader): p50 {r['ask_noreader_p50_ms']:.1f} ms, "
           f"p95 {r['ask_noreader_p95_ms']:.1f} ms")
     print(f"  one query encoding:    p50 {r['encode_p50_ms']:.1f} ms, "
           f"p95 {r['encode_p95_ms']:.1f} ms")
