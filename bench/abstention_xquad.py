@@ -7,8 +7,9 @@ For a fixed random sample of XQuAD-nl questions, ``Vraagbaak.ask`` is run three 
   abstain);
 - on only the other articles (should abstain).
 
-It prints the share handled right in each group, with the reader and without it
-(``hybrid``, the default: the cheap sentence scorer and the abstention model of
+It prints the share handled right in each group, with the reader (``hybrid+reader``, the
+default since 2026-12-07: its answer must pass both abstention models) and without it
+(``hybrid``: the cheap sentence scorer and the abstention model of
 ``bench/calibrate_abstention.py``, fitted on training data only).
 
     python bench/abstention_xquad.py [--limit 300] [--json OUT]
@@ -45,7 +46,7 @@ def main() -> int:
     qs = random.Random(13).sample(list(es.questions), min(a.limit, len(es.questions)))
     out: dict[str, dict[str, float]] = {}
     for label, answering in (("hybrid+reader", AnswerSettings(reader=True)),
-                             ("hybrid", AnswerSettings())):
+                             ("hybrid", AnswerSettings(reader=False))):
         vb = Vraagbaak(sub.with_(answering=answering))
         right = {"own paragraph (answer)": 0, "same article, answer left out (abstain)": 0,
                  "other articles (abstain)": 0}
