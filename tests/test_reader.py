@@ -97,6 +97,15 @@ def test_shipped_reader_prefers_the_answering_sentence(reader) -> None:  # type:
     assert np.all((p > 0) & (p < 1))
 
 
+def test_warm_up_loads_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = get_reader(tmp_path / "cache")
+    if r is None:
+        pytest.skip("no reading model ships")
+    assert r._model is None  # lazy: nothing is assembled or loaded until asked
+    r.warm_up()
+    assert r._model is not None and any((tmp_path / "cache").rglob("*"))
+
+
 def test_calibration_names_are_checked(reader) -> None:  # type: ignore[no-untyped-def]
     from vraagbaak.qa.abstain import FEATURES, Evidence, reader_confidence
 

@@ -215,6 +215,11 @@ class Reader:
                 self._model = E5(model_path=str(path))
         return self._model
 
+    def warm_up(self) -> None:
+        """Assemble, export and load the model now (a few seconds the first time, once per
+        cache), so that the first question does not wait for it."""
+        self.logits("vraag", ["antwoord"])
+
     def _vectors(self, texts: list[str]) -> np.ndarray:
         """The normalised mean-pooled vectors of ``"query: " + text``."""
         model = self._load()

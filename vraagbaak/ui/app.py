@@ -231,7 +231,9 @@ class IndexBuilder:
             self._set(stage="loading", done=0, total=0)
             self.vb.index.warm_up()
             self.vb.encoder.encode(["vraag"], is_query=True)
-            _ = self.vb.reader  # the reading model (on by default) loads before the first question
+            reader = self.vb.reader  # on by default: loaded before the first question
+            if reader is not None:
+                reader.warm_up()
         except VraagbaakError as e:
             self._set(building=False, error=e.user_message())
         except Exception as e:  # a bug, but the page must still say what happened
