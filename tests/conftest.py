@@ -105,6 +105,15 @@ def corpus_copy(tmp_path: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The bundled corpus indexed with the fast fake encoder, once per test module."""
+    root = tmp_path_factory.mktemp("small")
+    s = Settings(index_dir=root / "index", cache_dir=root / "cache", encoder="fake:64")
+    Vraagbaak(s).ingest([CORPUS])
+    return s
+
+
 @pytest.fixture
 def fake_settings(tmp_path: Path) -> Settings:
     return Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", encoder="fake:64")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import CORPUS, HashEncoder
+from tests.conftest import HashEncoder
 from vraagbaak import (
     AnalysisSettings,
     AnswerSettings,
@@ -28,15 +28,6 @@ from vraagbaak.qa import abstain
 from vraagbaak.qa.question import Question
 from vraagbaak.qa.search import LocalRetriever
 from vraagbaak.types import Answer, Chunk
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("pipeline")
-    s = Settings(index_dir=root / "index", cache_dir=root / "cache", encoder="fake:64")
-    Vraagbaak(s).ingest([CORPUS])
-    return s
-
 
 QUESTION = "Hoeveel gemeenten doen mee aan de Village Deals?"
 
@@ -232,6 +223,18 @@ def test_a_dropped_index_lets_its_generation_go_at_once(small: Settings) -> None
         gc.enable()
 
 
+def _english_collection(settings: Settings, tmp_path: Path) -> Settings:
+    """``settings`` with an index of one short English document, ingested."""
+    doc = tmp_path / "docs" / "river.txt"
+    doc.parent.mkdir()
+    doc.write_text("The Rhine flows through Germany and the Netherlands into the North Sea. "
+                   "It enters the Netherlands near Lobith, where the river is measured "
+                   "every day by the water authority of the country.\n", encoding="utf-8")
+    en = settings.with_(index_dir=tmp_path / "index")
+    Vraagbaak(en).ingest([doc.parent])
+    return en
+
+
 def test_bm25_weighs_less_for_a_question_in_another_language_than_the_collection(
     small: Settings, tmp_path: Path
 ) -> None:
@@ -252,14 +255,8 @@ def test_bm25_weighs_less_for_a_question_in_another_language_than_the_collection
     ]
 
     # an English collection: an English question keeps BM25's weight, a Dutch one not
-    doc = tmp_path / "docs" / "river.txt"
-    doc.parent.mkdir()
-    doc.write_text("The Rhine flows through Germany and the Netherlands into the North Sea. "
-                   "It enters the Netherlands near Lobith, where the river is measured "
-                   "every day by the water authority of the country.\n", encoding="utf-8")
-    en = settings.with_(index_dir=tmp_path / "index")
+    en = _english_collection(settings, tmp_path)
     vb_en = Vraagbaak(en)
-    vb_en.ingest([doc.parent])
     pipe_en = Pipeline(vb_en.index, vb_en.encoder, en)
     assert not pipe_en.dutch_collection()
     assert pipe_en.retrieval(None, pipe_en.question("Where does the Rhine enter?")).w_lexical == 0.9
@@ -283,13 +280,7 @@ def test_the_abstention_model_follows_the_languages_of_question_and_sources(
         return judge(ev, lexical=lexical)
 
     monkeypatch.setattr(abstain, "confidence", spy)
-    doc = tmp_path / "docs" / "river.txt"
-    doc.parent.mkdir()
-    doc.write_text("The Rhine flows through Germany and the Netherlands into the North Sea. "
-                   "It enters the Netherlands near Lobith, where the river is measured "
-                   "every day by the water authority of the country.\n", encoding="utf-8")
-    en = small.with_(index_dir=tmp_path / "index")
-    Vraagbaak(en).ingest([doc.parent])
+    en = _english_collection(small, tmp_path)
     nl_vb, en_vb = Vraagbaak(small), Vraagbaak(en)
     nl_pipe = Pipeline(nl_vb.index, nl_vb.encoder, small)
     en_pipe = Pipeline(en_vb.index, en_vb.encoder, en)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS
 from vraagbaak import Settings, Vraagbaak
 from vraagbaak.qa import translate
 from vraagbaak.qa.pipeline import Pipeline
@@ -91,14 +90,6 @@ def test_missing_or_broken_dictionaries_give_none(tmp_path: Path, dictd: Path) -
     for f in dictd.iterdir():
         (broken / f.name).write_bytes(b"not gzip" if f.name.endswith(".dz") else f.read_bytes())
     assert installed(broken) is None
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("translate")
-    s = Settings(index_dir=root / "index", cache_dir=root / "cache", encoder="fake:64")
-    Vraagbaak(s).ingest([CORPUS])
-    return s
 
 
 def test_an_english_question_gets_the_dutch_translations_of_its_words(
