@@ -23,7 +23,9 @@ A logistic regression (class-balanced, fitted by Newton's method) over the evide
 :func:`vraagbaak.qa.abstain.evidence` extracts gives a probability; vraagbaak abstains
 below 0.5. Figures on the training data are two-fold cross-validated over articles.
 
-Reported only, never fitted on: XQuAD-nl (its questions on their own paragraph, on other
+Reported only, never fitted on: the development sets (``bench/data/reports-dev.jsonl``,
+``bench/data/gov-dev/``, and their English translations; groups ``dev:…`` and
+``en:dev:…``), XQuAD-nl (its questions on their own paragraph, on other
 articles, on the other paragraphs of their article, on the bundled corpus), our English
 translations of 96 XQuAD-nl questions (``bench/data/xquad-en.jsonl``), the sample questions
 (``../shared/eval/questions.jsonl``) and our English translations of them
@@ -121,6 +123,11 @@ CROSS_FEATURES = (*FEATURES[:N_DENSE], NAMES)
 EN_XQUAD = ROOT / "bench" / "data" / "xquad-en.jsonl"
 EN_SAMPLE = ROOT / "bench" / "data" / "sample-en.jsonl"
 XQUAD = SHARED / "data/external/xquad-nl/xquad.nl.json"
+DEV_REPORTS = ROOT / "bench" / "data" / "reports-dev.jsonl"
+DEV_REPORTS_EN = ROOT / "bench" / "data" / "reports-dev-en.jsonl"
+DEV_GOV = ROOT / "bench" / "data" / "gov-dev" / "questions.jsonl"
+DEV_GOV_EN = ROOT / "bench" / "data" / "gov-dev" / "questions-en.jsonl"
+DEV_GOV_PAGES = ROOT / "bench" / "data" / "gov-dev" / "pages"
 SAMPLE = SHARED / "eval/questions.jsonl"
 
 
@@ -415,6 +422,16 @@ def main() -> int:
                     label + ("+" if d["answerable"] else "-"),
                     "",
                 )
+    # Reported only: the development sets written for the project (bench/data/README.md),
+    # Dutch and their English translations, over the bundled reports and the
+    # government-style pages.
+    gov = indexed("gov-dev", DEV_GOV_PAGES)
+    for label, v, path in (("dev:reports", corpus, DEV_REPORTS), ("dev:gov", gov, DEV_GOV),
+                           ("en:dev:reports", corpus, DEV_REPORTS_EN),
+                           ("en:dev:gov", gov, DEV_GOV_EN)):
+        for d in read_jsonl(path):
+            ok = bool(d["answerable"])
+            add(row(v, str(d["question"])), int(ok), label + ("+" if ok else "-"), "")
     x, y = np.array(xs), np.array(ys, dtype=np.float64)
     fold = np.array([hash_fold(a) if a else -1 for a in articles])
     train_rows = np.arange(len(y)) < n_train
