@@ -5,9 +5,11 @@ from the cache, so only BM25 is rebuilt) and prints recall@1/@5 of BM25 alone an
 full hybrid, so every choice in ``AnalysisSettings`` and ``RetrievalSettings`` is a
 measured one. Choices are made on the two *training* sets: the Dutch Debian FAQ (117
 questions asked of an index of its answers; Debian's ``debian-faq-nl``) and 400 questions
-of the SQuAD articles held out by ``training/reader/prepare.py`` (English). The
-evaluation sets (the sample questions over the bundled corpus, XQuAD-nl) are printed
-beside them, to report, never to choose.
+of the SQuAD articles held out by ``training/reader/prepare.py`` (English), with the
+development sets written for the project (``bench/data/README.md``: paraphrased questions
+over the bundled reports, government-style pages) beside them. The evaluation sets (the
+sample questions over the bundled corpus, XQuAD-nl) are printed too, to report, never to
+choose.
 
 Usage:
     python bench/ablation.py [--cache DIR] [--xquad-limit N]
@@ -31,7 +33,13 @@ SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 from training.data import FAQ, faq_answers, heldout_groups  # noqa: E402
 
-SETS = ("faq", "squad", "sample", "xquad")  # training sets first
+SETS = ("faq", "squad", "reports", "gov", "sample", "xquad")  # training, development, evaluation
+DEV = ROOT / "bench" / "data"
+JSONL = {  # the question files asked of an index of a folder
+    "reports": (ROOT / "corpus", DEV / "reports-dev.jsonl"),
+    "gov": (DEV / "gov-dev" / "pages", DEV / "gov-dev" / "questions.jsonl"),
+    "sample": (ROOT / "corpus", SHARED / "eval/questions.jsonl"),
+}
 
 
 def faq_squad(dest: Path) -> Path:
@@ -114,16 +122,13 @@ def main() -> int:
     ) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for label in SETS:
-            paths = [ROOT / "corpus"] if label == "sample" else [squad_sets[label][1]]
+            paths = [JSONL[label][0]] if label in JSONL else [squad_sets[label][1]]
             slug = "".join(c if c.isalnum() else "-" for c in name)[:40]
             vb = Vraagbaak(base.with_(
                 index_dir=args.cache / f"{label}-{slug}", retrieval=retrieval, analysis=analysis
             ))
             vb.ingest(paths)
-            es = (
-                load_for_index(SHARED / "eval/questions.jsonl", vb)
-                if label == "sample" else squad_sets[label][0]
-            )
+            es = load_for_index(JSONL[label][1], vb) if label in JSONL else squad_sets[label][0]
             limit = args.xquad_limit if label == "xquad" else None
             rep = run_eval(vb, es, methods=methods, limit=limit)
             for m in methods:
@@ -137,7 +142,8 @@ def main() -> int:
 
     t0 = time.perf_counter()
     head = "  ".join(f"{s:>11s}" for s in SETS)
-    print("Dutch analysis, recall@1 / recall@5 (training: faq, squad; evaluation: sample, xquad)")
+    print("Dutch analysis, recall@1 / recall@5 (training: faq, squad; development: reports, "
+          "gov; evaluation: sample, xquad)")
     print(f"{'variant':52s} {'':6s} {head}")
     for name, an in ANALYSES.items():
         r = evaluate(name, an, RetrievalSettings(), ("bm25", "hybrid"))
