@@ -44,8 +44,9 @@ over articles. ``--write`` stores the model in ``vraagbaak/data/reader/reader.js
 
 ``--features`` fits the model on other evidence (the reader's logit and any of
 ``vraagbaak.qa.abstain.Evidence``), ``--choice`` keeps the choice weights given instead of
-fitting them, ``--reuse`` refits from the last run's readings (saved in ``--cache``)
-without asking the questions again (3–4 minutes saved).
+fitting them, ``--reuse`` refits from the last run's readings (saved in ``--cache`` per
+sentence-vector mode, reading model and ``--limit``) without asking the questions again
+(3–4 minutes saved).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from vraagbaak import AnswerSettings, Settings, Vraagbaak
 from vraagbaak.qa.abstain import FEATURES
 from vraagbaak.qa.abstain import evidence as retrieval_evidence
 from vraagbaak.qa.answer import candidates, choice_score, read
+from vraagbaak.qa.reader import ReaderCard
 from vraagbaak.qa.search import rank
 from vraagbaak.settings import SENTENCE_VECTORS
 
@@ -193,7 +195,12 @@ def main() -> int:
         print(gap, file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    saved = a.cache / f"readings-{mode}.pkl"
+    card = ReaderCard.load()
+    if card is None:
+        print("no reading model in vraagbaak/data/reader", file=sys.stderr)
+        return 2
+    # the readings belong to this reader, these indexes and this many questions
+    saved = a.cache / f"readings-{mode}-{card.model_sha256[:12]}-{a.limit}.pkl"
     if a.reuse and saved.exists():
         asked, english = pickle.loads(saved.read_bytes())
     else:
