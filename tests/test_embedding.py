@@ -381,3 +381,49 @@ def test_upper_sentence_vectors_come_from_the_head_and_are_kept_apart(
     rep = other.ingest([CORPUS])
     assert not rep.up_to_date and rep.encoded == len(chunks) + len(heads)
     assert other.index.manifest["encoder"]["sentence_model"] == "fakehead-2"
+
+
+def test_the_candidates_the_reader_reads_are_compared_as_sentences_read_alone(
+    tmp_path: Path,
+) -> None:
+    """With head vectors (``upper``) the read candidates' similarity, the answer's evidence
+    and the choice come from each sentence read alone, as a ``bare`` index holds it; the
+    path without the reader keeps the head's vectors (no encoder work per candidate)."""
+    from vraagbaak.qa.answer import candidates
+    from vraagbaak.qa.reader import ReaderCard
+    from vraagbaak.qa.search import rank
+
+    class Flat:  # a reader that tells no sentence from another: the cheap score chooses
+        card = ReaderCard.load()
+
+        def logits(
+            self, question: str, sentences: list[str], contexts: list[str] | None = None
+        ) -> np.ndarray:
+            return np.zeros(len(sentences), dtype=np.float32)
+
+    question = "Hoeveel raadsleden hebben de vragenlijst ingevuld?"
+    for mode in ("upper", "bare"):
+        s = _settings(tmp_path, mode).with_(encoder="fakeupper:40", sentence_vectors=mode)
+        vb = Vraagbaak(s)
+        vb.ingest([CORPUS])
+        p = vb.pipeline()
+        q = p.question(question)
+        scores = p.scores(q)
+        pool = rank(p.index, scores, p.retrieval(None, q), top_k=s.answering.passages)
+        cands = candidates(p.index, q, pool, scores, s.answering)
+        judged = p.judge(q, scores, cands, Flat())  # type: ignore[arg-type]
+        best = judged.best
+        assert best is not None
+        c = p.index.chunks[best.chunk_id]
+        alone = float(UPPER["40"].encode([c.text[best.start - c.start : best.end - c.start]])[0]
+                      @ q.vector)
+        assert best.dense == pytest.approx(alone, abs=1e-5)
+        assert judged.evidence.answer_dense == pytest.approx(alone, abs=1e-5)
+        cheap = p.judge(q, scores, cands, None).best
+        assert cheap is not None
+        head = scores.sentence_sims(cheap.chunk_id)
+        assert head is not None and cheap.dense == pytest.approx(float(head[cheap.index]))
+        if mode == "upper":  # the head's vector is not the sentence's read alone
+            c = p.index.chunks[cheap.chunk_id]
+            text = c.text[cheap.start - c.start : cheap.end - c.start]
+            assert abs(cheap.dense - float(UPPER["40"].encode([text])[0] @ q.vector)) > 1e-3

@@ -494,6 +494,12 @@ class Index:
         return self._pass
 
     @property
+    def sentences_from_passages(self) -> bool:
+        """Whether the sentence vectors come from their passage's forward pass (``upper``
+        or ``passage``) rather than from each sentence read alone."""
+        return self.manifest["encoder"].get("sentences") in ("upper", "passage")
+
+    @property
     def sentence_scale(self) -> float:
         """What a question's similarity to a sentence vector is divided by: the sentence
         head's ``shrink`` when the sentence vectors come from the head that ships

@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
+import numpy as np
+
+from ..index.encoders import Encoder
 from ..index.reader import Index
 from ..ingest.sentences import is_list_item, split_sentences
 from ..settings import AnswerSettings
@@ -180,6 +183,34 @@ def read(
     ]
     out.sort(key=lambda r: -r.score)
     return out
+
+
+def exact_dense(
+    index: Index,
+    encoder: Encoder,
+    question: Question,
+    cands: list[Candidate],
+    n: int,
+    w_dense: float,
+) -> list[Candidate]:
+    """The ``n`` best candidates with their similarity to the question from their sentence
+    read alone (as a ``bare`` index holds it), their cheap score moved by the change; the
+    rest as they are. For an index whose sentence vectors come from their passage's pass
+    (``upper``, ``passage``), whose error is larger than the margins between a passage's
+    sentences (README, "Ingest speed")."""
+    top = cands[:n]
+    if not top:
+        return cands
+    texts = []
+    for c in top:
+        ch = index.chunks[c.chunk_id]
+        texts.append(ch.text[c.start - ch.start : c.end - ch.start])
+    sims = np.asarray(encoder.encode(texts) @ question.vector, dtype=np.float64)
+    out = [
+        replace(c, dense=float(s), score=c.score + w_dense * (float(s) - c.dense))
+        for c, s in zip(top, sims, strict=True)
+    ]
+    return out + cands[n:]
 
 
 def _table_header(chunk: Chunk, start: int, end: int) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ from ..index.reader import Index
 from ..settings import RetrievalSettings, Settings, check_min_confidence
 from ..types import Hit, Result
 from . import abstain, translate
-from .answer import Candidate, candidates, make_answer, read
+from .answer import Candidate, candidates, exact_dense, make_answer, read
 from .question import Question, analyse, looks_dutch
 from .reader import Reader
 from .search import LocalRetriever, Retriever, Scores, check_sources, rank, score_candidates
@@ -221,11 +221,16 @@ class Pipeline:
         """Steps 6 and 7: choose the answer candidate (by the reader, when there is one)
         and say how sure that it answers."""
         if reader is not None and cands:
+            n = self.settings.answering.read
+            if self.index.sentences_from_passages:  # their error exceeds the margins
+                cands = exact_dense(
+                    self.index, self.encoder, q, cands, n, self.settings.answering.w_dense
+                )
             cal = reader.card.calibration
             weight = float(cal.get("cheap_weight", 0.0))
             passage_weight = float(cal.get("passage_weight", 0.0))
             best = read(
-                reader, self.index, q, cands, self.settings.answering.read, weight, passage_weight
+                reader, self.index, q, cands, n, weight, passage_weight
             )[0]
             ev = abstain.evidence(self.index, q, scores, best.candidate)
             same = self.same_language(q)
