@@ -35,11 +35,15 @@ def main() -> int:
     ap.add_argument("--file", type=Path, default=XQUAD)
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
+                    choices=["bare", "separate", "passage", "upper"])
     a = ap.parse_args()
     if not a.file.exists():
         print(f"{a.file} not found (XQuAD-nl is not part of the repository)", file=sys.stderr)
         return 1
-    sub, es, _ = prepare_squad_index(load_eval(a.file), Settings())
+    sub, es, _ = prepare_squad_index(
+        load_eval(a.file), Settings(sentence_vectors=a.sentence_vectors)
+    )
     by_article: dict[str, list[str]] = {}
     for name in es.documents:
         by_article.setdefault(name.rsplit("_", 1)[0], []).append(f"docs/{name}")

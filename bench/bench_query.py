@@ -88,8 +88,13 @@ def stages(vb: Vraagbaak, q: str) -> dict[str, float]:
            "answer_candidates": t4 - t3}
     reader = vb.reader
     if reader is not None and cands:
-        from vraagbaak.qa.answer import read
+        from vraagbaak.qa.answer import exact_dense, read
 
+        if ix.sentences_from_passages:  # the read candidates' sentences encoded alone
+            cands = exact_dense(ix, enc, question, cands, cfg.read, cfg.w_dense)
+            t5 = time.perf_counter()
+            out["read_exact"] = t5 - t4
+            t4 = t5
         read(reader, ix, question, cands, cfg.read)
         out["reader"] = time.perf_counter() - t4
     return out

@@ -81,8 +81,9 @@ def best(sets: list[list[Row]]) -> tuple[Weights, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
-    ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
-                    choices=SENTENCE_VECTORS, help="how the indexes embed sentences")
+    ap.add_argument("--sentence-vectors", default="bare", choices=SENTENCE_VECTORS,
+                    help="how the indexes embed sentences (default bare: what the shipped "
+                    "weights were fitted on)")
     a = ap.parse_args()
     problem = missing()
     if problem:

@@ -186,11 +186,15 @@ def test_slices_bound_the_work_in_flight(tmp_path: Path, monkeypatch: pytest.Mon
     assert digest[0] == digest[1]
 
 
-def test_sentences_on_their_own_are_the_default_and_recorded(tmp_path: Path) -> None:
-    """By default every sentence is embedded on its own (without its title: ``bare``),
-    even by an encoder that could give it from its passage's pass; the manifest says which
-    way they were made, and an index made another way lends none of its sentence vectors."""
-    assert Settings().sentence_vectors == "bare"
+def test_the_sentence_head_is_the_default_and_the_way_is_recorded(tmp_path: Path) -> None:
+    """By default sentence vectors come from the sentence head (``upper``); an encoder
+    without one embeds every sentence on its own (``bare``, without its title), even one
+    that could give it from its passage's pass; the manifest says which way they were
+    made, and an index made another way lends none of its sentence vectors."""
+    assert Settings().sentence_vectors == "upper"
+    plain = Vraagbaak(_settings(tmp_path, "plain", "plain-cache").with_(sentence_vectors="upper"))
+    plain.ingest([CORPUS])
+    assert plain.index.manifest["encoder"]["sentences"] == "bare"  # fakeparts has no head
     s = _settings(tmp_path).with_(sentence_vectors="separate")
     vb = Vraagbaak(s)
     enc = vb.encoder

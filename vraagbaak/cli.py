@@ -329,11 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sentence-vectors",
         choices=list(SENTENCE_VECTORS),
-        help="at ingest, embed every sentence on its own (bare, default), on its own with its "
-        "document's title in front (separate: more work, measured no better), or take its "
-        "vector from its passage's forward pass (passage: least work, measured worse; "
-        "upper: the passage's pass and two layers per sentence, trained to stand in for "
-        "bare)",
+        help="at ingest, how sentences get their vectors: from their passage's forward pass "
+        "and two layers per sentence, trained to stand in for each sentence read alone "
+        "(upper, default: about the encoder work of the passages alone), each sentence read "
+        "on its own (bare: twice the work; a few more answers with --no-reader), the same "
+        "with its document's title in front (separate), or the mean of its tokens in its "
+        "passage's pass (passage: measured worse)",
     )
     p.add_argument(
         "--backend",

@@ -304,17 +304,18 @@ class Settings(_With):
             On a machine busy with other work, 1 can be faster (README, "Ingest speed").
         encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
             encoder's default (8 for ``e5``, chosen by measurement).
-        sentence_vectors: how sentences get their vectors at ingest: ``bare`` (each
-            sentence embedded on its own; the default), ``separate`` (the same with its
-            document's title in front: more encoder work, measured no better) or
-            ``passage`` (the mean of the sentence's tokens in its passage's forward pass:
-            each passage is read once, 2.6 times less encoder work, at a measured cost in
-            quality) or ``upper`` (the sentence head, :mod:`vraagbaak.index.sentence_head`:
+        sentence_vectors: how sentences get their vectors at ingest: ``upper`` (the
+            default since 2026-12-07; the sentence head, :mod:`vraagbaak.index.sentence_head`:
             the sentence's states in its passage's pass at layer 10, run through two layers
             of its own, trained to give the vector of the sentence read alone: each passage
-            is read once, plus two layers per sentence). ``passage`` and ``upper`` need an
-            encoder that gives token states (``e5``); others use ``bare``. See README,
-            "Ingest speed".
+            is read once, plus two layers per sentence; the sentences the reading model
+            reads are then encoded alone at question time), ``bare`` (each sentence
+            embedded on its own: twice the encoder work, the same answers with the reader,
+            a few more without it), ``separate`` (the same with its document's title in
+            front: more encoder work, measured no better) or ``passage`` (the mean of the
+            sentence's tokens in its passage's forward pass, at a measured cost in
+            quality). ``passage`` and ``upper`` need an encoder that gives token states
+            (``e5``); others use ``bare``. See README, "Ingest speed".
     """
 
     index_dir: Path = field(default_factory=default_index_dir)
@@ -333,7 +334,7 @@ class Settings(_With):
     milvus_token: str | None = field(default=None, repr=False)
     encoder_threads: int = 0
     encoder_batch: int = 0
-    sentence_vectors: str = "bare"
+    sentence_vectors: str = "upper"
 
     def __post_init__(self) -> None:
         for name in ("index_dir", "cache_dir"):  # a folder given as text ("/data/idx")

@@ -171,8 +171,9 @@ def main() -> int:
     ap.add_argument("--groups", type=Path, default=GROUPS)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/vraagbaak-reader-calibration"))
     ap.add_argument("--limit", type=int, default=300, help="answerable questions to use")
-    ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
-                    choices=SENTENCE_VECTORS, help="how the indexes embed sentences")
+    ap.add_argument("--sentence-vectors", default="bare", choices=SENTENCE_VECTORS,
+                    help="how the indexes embed sentences (default bare: what the shipped "
+                    "weights were fitted on)")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--features", default=",".join(USE),
                     help="the evidence the model weighs (reader_logit and names of "
