@@ -90,3 +90,22 @@ def test_a_texts_term_set_is_its_terms_remembered() -> None:
     assert got == frozenset(a.terms(text))
     assert a.term_set(text) is got  # remembered, not worked out again
     assert a.term_set("Iets anders.") == frozenset(a.terms("Iets anders."))
+
+
+def test_zipf_reads_wordfreq_table_as_wordfreq_does() -> None:
+    """The direct table lookup for lower-case ASCII words gives wordfreq's own figure,
+    rounding included; other words go through wordfreq."""
+    import re
+    from pathlib import Path
+
+    from wordfreq import zipf_frequency
+
+    from vraagbaak.index.analysis import zipf
+
+    text = (Path(__file__).resolve().parent.parent / "corpus").rglob("*.txt")
+    words = sorted({w for p in text for w in re.findall(r"\w+", p.read_text("utf-8").lower())})
+    words = words[::3] + [w[:i] for w in words[::29] for i in range(3, len(w))]
+    words += ["gemeenteraad", "xqzvw", "café", "Paspoort", "a1b", "zo'n", "ß", ""]
+    assert len(words) > 1000
+    assert [zipf(w) for w in words] == [float(zipf_frequency(w, "nl")) for w in words]
+    assert zipf("de") > 7 and zipf("xqzvw") == 0.0
