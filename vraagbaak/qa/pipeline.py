@@ -11,7 +11,9 @@
 4. **rank** (:func:`.search.rank`, fused by :mod:`.fusion`): the best passages;
 5. **choose** (:func:`.answer.candidates`): score every sentence of the best passages;
 6. **read** (optional, :func:`.answer.read`): the reading model picks among the best
-   sentences, and the passage holding its choice is ranked first;
+   sentences, and the passage holding its choice is ranked first; where the index's
+   sentence vectors come from their passage's pass (``upper``, the default), the
+   sentences it reads are first compared as read alone (:func:`.answer.exact_dense`);
 7. **judge** (:mod:`.abstain`): the evidence (:class:`.abstain.Evidence`) becomes a
    confidence, by the abstention model (or the reader's calibration);
 8. **answer** (:func:`.answer.make_answer`): quote the answer exactly, or abstain when the
