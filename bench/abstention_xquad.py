@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
-                    choices=["bare", "separate", "passage", "upper"])
+                    choices=["auto", "bare", "separate", "passage", "upper"])
     a = ap.parse_args()
     if not a.file.exists():
         print(f"{a.file} not found (XQuAD-nl is not part of the repository)", file=sys.stderr)

@@ -191,8 +191,8 @@ def test_the_sentence_head_is_the_default_and_the_way_is_recorded(tmp_path: Path
     without one embeds every sentence on its own (``bare``, without its title), even one
     that could give it from its passage's pass; the manifest says which way they were
     made, and an index made another way lends none of its sentence vectors."""
-    assert Settings().sentence_vectors == "upper"
-    plain = Vraagbaak(_settings(tmp_path, "plain", "plain-cache").with_(sentence_vectors="upper"))
+    assert Settings().sentence_vectors == "auto"
+    plain = Vraagbaak(_settings(tmp_path, "plain", "plain-cache").with_(sentence_vectors="auto"))
     plain.ingest([CORPUS])
     assert plain.index.manifest["encoder"]["sentences"] == "bare"  # fakeparts has no head
     s = _settings(tmp_path).with_(sentence_vectors="separate")
@@ -431,3 +431,32 @@ def test_the_candidates_the_reader_reads_are_compared_as_sentences_read_alone(
             c = p.index.chunks[cheap.chunk_id]
             text = c.text[cheap.start - c.start : cheap.end - c.start]
             assert abs(cheap.dense - float(UPPER["40"].encode([text])[0] @ q.vector)) > 1e-3
+
+
+def test_an_index_keeps_the_way_its_sentence_vectors_were_made(tmp_path: Path) -> None:
+    """With ``auto`` (the default) a new index gets the sentence head (``upper``), and an
+    index made another way keeps its way when files are added or removed, so nothing it
+    holds is embedded again; asking for a way converts it."""
+    folder = tmp_path / "docs"
+    shutil.copytree(CORPUS, folder)
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Een nieuw stuk\n\nDe raad vergadert op dinsdag. Het college besluit.\n",
+                     "utf-8")
+    base = _settings(tmp_path).with_(encoder="fakeupper:40")
+    assert Vraagbaak(base.with_(index_dir=tmp_path / "new", sentence_vectors="auto")).ingest(
+        [folder]).encoded > 0
+    assert Vraagbaak(base.with_(index_dir=tmp_path / "new")).index.manifest["encoder"][
+        "sentences"] == "upper"
+    made = Vraagbaak(base.with_(sentence_vectors="bare"))
+    made.ingest([folder])
+    n = len(made.index)
+    vb = Vraagbaak(base.with_(sentence_vectors="auto"))
+    rep = vb.ingest([extra], add=True)
+    assert vb.index.manifest["encoder"]["sentences"] == "bare"
+    assert len(vb.index) == n + 1 and rep.reused >= n  # only the new file's passage was read
+    assert 0 < rep.encoded < 10  # the new file's few texts, not the index's n passages
+    vb.remove([str(extra)])
+    assert vb.index.manifest["encoder"]["sentences"] == "bare" and len(vb.index) == n
+    up = Vraagbaak(base.with_(sentence_vectors="upper"))
+    up.ingest([folder])
+    assert up.index.manifest["encoder"]["sentences"] == "upper"

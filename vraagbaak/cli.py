@@ -329,9 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sentence-vectors",
         choices=list(SENTENCE_VECTORS),
-        help="at ingest, how sentences get their vectors: from their passage's forward pass "
-        "and two layers per sentence, trained to stand in for each sentence read alone "
-        "(upper, default: about the encoder work of the passages alone), each sentence read "
+        help="at ingest, how sentences get their vectors (default: the way the index was "
+        "made, so adding a file embeds nothing else again; upper for a new index): from "
+        "their passage's forward pass and two layers per sentence, trained to stand in for "
+        "each sentence read alone (upper: about the encoder work of the passages alone), "
+        "each sentence read "
         "on its own (bare: twice the work; a few more answers with --no-reader), the same "
         "with its document's title in front (separate), or the mean of its tokens in its "
         "passage's pass (passage: measured worse)",

@@ -30,6 +30,8 @@ from .errors import InputError
 DEFAULT_ENCODER = "e5"
 BACKENDS = ("local", "milvus")
 SENTENCE_VECTORS = ("passage", "separate", "bare", "upper")
+DEFAULT_SENTENCE_VECTORS = "upper"
+"""How a new index makes sentence vectors when ``Settings.sentence_vectors`` is ``auto``."""
 MAX_THREADS = 256
 MAX_BATCH = 1024
 
@@ -304,8 +306,11 @@ class Settings(_With):
             On a machine busy with other work, 1 can be faster (README, "Ingest speed").
         encoder_batch: texts per forward pass of the encoder at ingest; 0 is the
             encoder's default (8 for ``e5``, chosen by measurement).
-        sentence_vectors: how sentences get their vectors at ingest: ``upper`` (the
-            default since 2026-12-07; the sentence head, :mod:`vraagbaak.index.sentence_head`:
+        sentence_vectors: how sentences get their vectors at ingest. ``auto`` (the
+            default): the way the index there was made (by the same encoder), so that
+            adding or removing a file never embeds a whole archive again, and for a new
+            index :data:`DEFAULT_SENTENCE_VECTORS`. The ways: ``upper`` (the new indexes'
+            since 2026-12-07; the sentence head, :mod:`vraagbaak.index.sentence_head`:
             the sentence's states in its passage's pass at layer 10, run through two layers
             of its own, trained to give the vector of the sentence read alone: each passage
             is read once, plus two layers per sentence; the sentences the reading model
@@ -334,7 +339,7 @@ class Settings(_With):
     milvus_token: str | None = field(default=None, repr=False)
     encoder_threads: int = 0
     encoder_batch: int = 0
-    sentence_vectors: str = "upper"
+    sentence_vectors: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("index_dir", "cache_dir"):  # a folder given as text ("/data/idx")
@@ -353,7 +358,7 @@ class Settings(_With):
         if self.top_k <= 0:
             raise InputError(f"top_k must be greater than 0. Currently top_k is {self.top_k}.")
         check_min_confidence(self.abstain_threshold)
-        _one_of("sentence_vectors", self.sentence_vectors, SENTENCE_VECTORS)
+        _one_of("sentence_vectors", self.sentence_vectors, ("auto", *SENTENCE_VECTORS))
         _between("uncertain_below", self.uncertain_below, 0.0, 1.0)
         _at_least("max_question_chars", self.max_question_chars, 1)
         _one_of("backend", self.backend, BACKENDS)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import InputError, VraagbaakError
 from ..ingest.chunker import chunk_document
 from ..ingest.readers import discover, read_document, read_file_bytes, shown
-from ..settings import AnalysisSettings, ChunkSettings, Settings
+from ..settings import DEFAULT_SENTENCE_VECTORS, AnalysisSettings, ChunkSettings, Settings
 from ..types import Chunk, Document, Heading
 from .cache import EmbeddingCache
 from .embedding import passage_mode, sentence_mode, sentence_model
@@ -41,6 +41,19 @@ def _old_index(settings: Settings, *, add: bool) -> Index | None:
         if add and holds_index(settings.index_dir):
             raise
         return None
+
+
+def sentence_vectors_for(settings: Settings, old: Index | None, encoder: Encoder) -> str:
+    """The way an ingest makes sentence vectors: the one ``settings`` asks for, or with
+    ``auto`` (the default) the way the index there was made by the same encoder, so that
+    adding or removing a file does not embed a whole archive again (an index made another
+    way lends no sentence vectors); else :data:`~vraagbaak.settings.DEFAULT_SENTENCE_VECTORS`.
+    """
+    if settings.sentence_vectors != "auto":
+        return settings.sentence_vectors
+    if old is not None and old.manifest["encoder"]["id"] == encoder.id:
+        return str(old.manifest["encoder"].get("sentences", "separate"))
+    return DEFAULT_SENTENCE_VECTORS
 
 
 def _same_settings(
@@ -128,6 +141,7 @@ def ingest(
     with write_lock(settings.index_dir):
         check_writable_layout(settings.index_dir)
         old = _old_index(settings, add=add)
+        settings = settings.with_(sentence_vectors=sentence_vectors_for(settings, old, encoder))
         reusable = old is not None and _same_settings(old, settings, encoder, analysis)
         old_by_source = {s.source: s for s in old.sources} if old else {}
         found = source_names(found, list(old.sources) if old else [], add=add)
@@ -339,6 +353,11 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
         report = BuildReport(documents=len(keep), chunks=sum(len(c) for c in chunks_by_doc))
         report.removed = sorted(drop)
         report.unchanged = [s.source for s in keep]
+        # what is kept is written again the way it was made: its encoder, passages,
+        # analysis and sentence vectors (so it is carried over, not embedded again)
+        settings = settings.with_(
+            sentence_vectors=str(old.manifest["encoder"].get("sentences", "separate"))
+        )
         _write_generation(
             settings,
             documents,

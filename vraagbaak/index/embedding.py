@@ -1,9 +1,10 @@
 """The vectors of an ingest: every passage's, and every sentence's.
 
-By default (``Settings.sentence_vectors = "bare"``) every passage is embedded with its
-title and section, and every sentence on its own, without its document's title (measured
-as good or better than with it on both question sets, and 24% less encoder work; README,
-"Ingest speed"). ``"separate"`` puts the title in front of every sentence, as before.
+With ``sentence_vectors="bare"`` every passage is embedded with its title and section,
+and every sentence on its own, without its document's title (measured as good or better
+than with it on both question sets, and 24% less encoder work; README, "Ingest speed").
+``"separate"`` puts the title in front of every sentence, as before. New indexes use
+``"upper"`` (:mod:`.sentence_head`: each passage read once, two layers per sentence).
 
 With ``"passage"`` and an encoder that exposes its tokens' states (the default ``e5``,
 see :class:`~vraagbaak.index.onnx_e5.OnnxE5Encoder`), each passage is encoded once: its
