@@ -202,6 +202,8 @@ def test_squad_run_builds_once_and_scores(tmp_path: Path, fake_settings: Setting
     assert first.documents == 3 and not first.up_to_date
     _, _, again = prepare_squad_index(load_eval(p), fake_settings)
     assert again.up_to_date
+    # the evaluation's own index measures what a new index gets, whatever built it before
+    assert fake_settings.sentence_vectors == "auto" and sub.sentence_vectors == "upper"
     report = run_eval(Vraagbaak(sub), named, methods=["bm25", "hybrid"])
     bm25 = report.method("bm25")
     assert [m.method for m in report.methods] == ["bm25", "hybrid"]

@@ -669,6 +669,7 @@ def prepare_squad_index(
         indexed source names, and the ingest report.
     """
     from .index.builder import ingest
+    from .settings import DEFAULT_SENTENCE_VECTORS
 
     docs_dir, index_dir = squad_dirs(eval_set, settings.cache_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
@@ -683,6 +684,8 @@ def prepare_squad_index(
             tmp.write_bytes(data)
             tmp.replace(p)
     sub = settings.with_(index_dir=index_dir)
+    if sub.sentence_vectors == "auto":  # a cache of the evaluation: what a new index gets
+        sub = sub.with_(sentence_vectors=DEFAULT_SENTENCE_VECTORS)
     report = ingest([docs_dir], sub, progress=progress)
     names = {name: f"{docs_dir.name}/{name}" for name in eval_set.documents}
     return sub, with_sources(eval_set, names), report
