@@ -25,6 +25,7 @@ from pathlib import Path
 
 from vraagbaak import AnswerSettings, Settings, Vraagbaak
 from vraagbaak.evaluation import load_eval, prepare_squad_index
+from vraagbaak.settings import SENTENCE_VECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD = ROOT.parent / "shared" / "data" / "external" / "xquad-nl" / "xquad.nl.json"
@@ -36,7 +37,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--sentence-vectors", default=Settings().sentence_vectors,
-                    choices=["auto", "bare", "separate", "passage", "upper"])
+                    choices=["auto", *SENTENCE_VECTORS])
     a = ap.parse_args()
     if not a.file.exists():
         print(f"{a.file} not found (XQuAD-nl is not part of the repository)", file=sys.stderr)

@@ -52,7 +52,7 @@ def sentence_vectors_for(settings: Settings, old: Index | None, encoder: Encoder
     if settings.sentence_vectors != "auto":
         return settings.sentence_vectors
     if old is not None and old.manifest["encoder"]["id"] == encoder.id:
-        return str(old.manifest["encoder"].get("sentences", "separate"))
+        return old.sentence_mode
     return DEFAULT_SENTENCE_VECTORS
 
 
@@ -63,7 +63,7 @@ def _same_settings(
     sentences = sentence_mode(encoder, settings.sentence_vectors)
     return (
         m["encoder"]["id"] == encoder.id
-        and m["encoder"].get("sentences", "separate") == sentences
+        and old.sentence_mode == sentences
         and m["encoder"].get("sentence_model") == sentence_model(encoder, sentences)
         and m["encoder"].get("passages", "whole") == passage_mode(encoder)
         and m["chunking"] == settings.chunking.__dict__
@@ -355,9 +355,7 @@ def remove_sources(sources: Iterable[str], settings: Settings) -> BuildReport:
         report.unchanged = [s.source for s in keep]
         # what is kept is written again the way it was made: its encoder, passages,
         # analysis and sentence vectors (so it is carried over, not embedded again)
-        settings = settings.with_(
-            sentence_vectors=str(old.manifest["encoder"].get("sentences", "separate"))
-        )
+        settings = settings.with_(sentence_vectors=old.sentence_mode)
         _write_generation(
             settings,
             documents,

@@ -494,10 +494,17 @@ class Index:
         return self._pass
 
     @property
+    def sentence_mode(self) -> str:
+        """How the sentence vectors were made, one of
+        :data:`~vraagbaak.settings.SENTENCE_VECTORS` (``separate`` for an index from before
+        the manifest recorded it)."""
+        return str(self.manifest["encoder"].get("sentences", "separate"))
+
+    @property
     def sentences_from_passages(self) -> bool:
         """Whether the sentence vectors come from their passage's forward pass (``upper``
         or ``passage``) rather than from each sentence read alone."""
-        return self.manifest["encoder"].get("sentences") in ("upper", "passage")
+        return self.sentence_mode in ("upper", "passage")
 
     @property
     def sentence_scale(self) -> float:
@@ -505,7 +512,7 @@ class Index:
         head's ``shrink`` when the sentence vectors come from the head that ships
         (:class:`~vraagbaak.index.sentence_head.HeadCard`), else 1."""
         enc = self.manifest["encoder"]
-        if enc.get("sentences") != "upper":
+        if self.sentence_mode != "upper":
             return 1.0
         if self._sentence_scale is None:
             from .sentence_head import HeadCard

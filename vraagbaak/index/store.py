@@ -262,7 +262,7 @@ def build_generation(
     pmode = passage_mode(encoder)
     head = sentence_model(encoder, mode)
     if previous is not None and (
-        previous.manifest["encoder"].get("sentences", "separate") != mode
+        previous.sentence_mode != mode
         or previous.manifest["encoder"].get("sentence_model") != head
         or previous.manifest["encoder"].get("passages", "whole") != pmode
     ):

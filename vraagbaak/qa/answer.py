@@ -19,6 +19,7 @@ import numpy as np
 
 from ..index.encoders import Encoder
 from ..index.reader import Index
+from ..index.store import bare_sentence_input
 from ..ingest.sentences import is_list_item, split_sentences
 from ..settings import AnswerSettings
 from ..types import Answer, Chunk, Hit
@@ -201,10 +202,7 @@ def exact_dense(
     top = cands[:n]
     if not top:
         return cands
-    texts = []
-    for c in top:
-        ch = index.chunks[c.chunk_id]
-        texts.append(ch.text[c.start - ch.start : c.end - ch.start])
+    texts = [bare_sentence_input(index.chunks[c.chunk_id], c.start, c.end) for c in top]
     sims = np.asarray(encoder.encode(texts) @ question.vector, dtype=np.float64)
     out = [
         replace(c, dense=float(s), score=c.score + w_dense * (float(s) - c.dense))
