@@ -6,7 +6,7 @@ import pytest
 
 from vraagbaak import Settings, Vraagbaak
 from vraagbaak.qa.answer import candidates
-from vraagbaak.qa.answer_type import asked_kind, holds_kind, kind_mismatch
+from vraagbaak.qa.answer_type import asked_kind, explicit_kind, holds_kind, kind_mismatch
 from vraagbaak.qa.search import rank
 
 
@@ -27,6 +27,7 @@ from vraagbaak.qa.search import rank
         ("Wanneer heb ik recht op huurtoeslag?", None),
         ("What happens when the council disagrees?", None),
         ("Wat is een Village Deal?", None),
+        ("Welke prijs won de film?", None),  # a prize as often as a price
         ("Wie ondersteunde de gemeente Houten?", None),
         ("Hoe betrekken wethouders de raad?", None),
     ],
@@ -36,11 +37,33 @@ def test_the_kind_a_question_asks_for(question: str, kind: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Hoeveel raadsleden hebben de enquête ingevuld?", "number"),
+        ("In welk jaar werd de Wmo ingevoerd?", "date"),
+        ("What year was the treaty signed?", "date"),
+        ("How many people live in Utrecht?", "number"),
+        # "When did/was …" may ask for a condition: no explicit ask
+        ("When did the war end?", None),
+        ("When does it become difficult to find partners?", None),
+        ("When did the council decide how many members it has?", "number"),
+        ("Wanneer heb ik recht op huurtoeslag?", None),
+    ],
+)
+def test_the_kind_a_question_asks_for_in_so_many_words(question: str, kind: str | None) -> None:
+    assert explicit_kind(question) == kind
+
+
+@pytest.mark.parametrize(
     ("text", "number", "date"),
     [
         ("Slechts één op de vier raadsleden vindt dat.", True, False),
         ("Het kostte vijfentwintig euro.", True, False),
         ("Tientallen inwoners kwamen naar de avond.", True, False),
+        ("Dat is vele malen gebeurd.", True, False),
+        ("De zesvoudig winnares zong het lied.", True, False),
+        ("Geen van de verdragen noemt het.", True, False),
+        ("Dat is eenvoudig, er is geen bezwaar.", False, False),
         ("Het gebouw is uit 1998.", True, True),
         ("Het begon op 5 mei.", True, True),
         ("Dat was in de negentiende eeuw.", True, True),

@@ -461,3 +461,33 @@ def test_no_sentence_of_a_heading_is_an_answer(tmp_path: Path) -> None:
     assert not {"Mijn container is niet geleegd.", "Wat nu?"} & set(texts)
     result = vb.ask(question, min_confidence=0.0)
     assert result.answer is not None and "Wat nu?" not in result.answer.text
+
+
+def test_a_sentence_without_the_number_asked_for_is_no_answer(tmp_path: Path) -> None:
+    """"Hoeveel kost …?" is not answered by a sentence without a number, however close it
+    comes: the judgement's confidence is 0, vraagbaak abstains and says why; with the gate
+    off the same sentence keeps its confidence; with ``rechoose`` the best sentence that
+    holds a number is judged instead."""
+    text = (
+        "Paspoort\n\n"
+        "De kosten van een paspoort voor volwassenen staan op de website van de gemeente. "
+        "De gemeente int de kosten bij de aanvraag van het paspoort.\n\n"
+        "Spoed\n\nEen spoedaanvraag is binnen 2 werkdagen klaar.\n"
+    )
+    question = "Hoeveel kosten betaalt een volwassene voor een paspoort?"
+    base = _one_document(tmp_path, "paspoort.txt", text).settings
+    asked = {}
+    for gate in ("abstain", "off", "rechoose"):
+        vb = Vraagbaak(base.with_(answering=AnswerSettings(reader=False, kind_gate=gate)))
+        # min_confidence 0: always an answer, so that the sentence chosen shows
+        asked[gate] = (vb.ask(question), vb.ask(question, min_confidence=0.0))
+    (gated, gated_any), (off, off_any), (_, rechosen) = asked.values()
+    assert gated.abstained and gated.confidence == 0.0
+    assert any("asks for a number" in n for n in gated.notices)
+    assert off.confidence > 0.0 and not off.notices
+    assert off_any.answer is not None and "website" in off_any.answer.text
+    assert gated_any.answer is not None and gated_any.answer.text == off_any.answer.text
+    assert rechosen.answer is not None and "2 werkdagen" in rechosen.answer.text
+    # a question that asks for no number keeps its confidence
+    plain = vb.ask("Waar staan de kosten van een paspoort?")
+    assert plain.confidence > 0.0 and not plain.notices

