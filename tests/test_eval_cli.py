@@ -253,6 +253,20 @@ def test_text_output_has_the_table_and_failures(
         assert "  n1 " in out or "gold passage" in out
 
 
+def test_the_table_stays_aligned_with_a_long_method_name() -> None:
+    from vraagbaak.eval_cli import format_table
+    from vraagbaak.evaluation import EvalReport, MethodScore
+
+    def score(name: str, r1: float) -> MethodScore:
+        return MethodScore(name, 2, 2, {1: r1, 5: 1.0, 10: 1.0}, 0.75, 0.5, None, 0, 0)
+
+    report = EvalReport(file="q.jsonl", kind="jsonl", index_dir="ix",
+                        methods=(score("hybrid+reader", 0.5), score("bm25", 1.0)), seconds=1.0)
+    header, long, short = format_table(report)
+    assert len(header) == len(long) == len(short)
+    assert long.index("0.500") == short.index("1.000")  # R@1 in one column
+
+
 @pytest.mark.parametrize("argv, message", [
     (["eval", "{missing}"], "no such file"),
     (["eval", "{questions}", "--methods", "hybrid,colbert"], "methods must be among"),

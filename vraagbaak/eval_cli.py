@@ -105,10 +105,11 @@ def _fmt(v: Any) -> str:
 def format_table(report: EvalReport) -> list[str]:
     """The figures of every method as aligned text lines."""
     cols = [(k, h) for k, h in FIGURES if any(m.figures()[k] is not None for m in report.methods)]
-    lines = [f"{'method':<8}" + "".join(f"{h:>12}" for _, h in cols)]
+    w = max([8, *(len(m.method) for m in report.methods)])
+    lines = [f"{'method':<{w}}" + "".join(f"{h:>12}" for _, h in cols)]
     for m in report.methods:
         f = m.figures()
-        lines.append(f"{m.method:<8}" + "".join(f"{_fmt(f[k]):>12}" for k, _ in cols))
+        lines.append(f"{m.method:<{w}}" + "".join(f"{_fmt(f[k]):>12}" for k, _ in cols))
     return lines
 
 
