@@ -50,6 +50,12 @@ def dictd(tmp_path: Path) -> Path:
         "part": "deel, gedeelte",
         "can": "blik, kunnen",
         "deal": "transactie, overeenkomst (zakelijk)",
+        "theme": "thema, onderwerp",
+        "them": "hen, hun",
+        "alderman": "wethouder",
+        "characterize": "typeren",
+        "cooperate": "samenwerken",
+        "behavior": "gedrag",
     })
     write_dictd(folder, translate.DUTCH_ENGLISH, {
         "gemeente": "municipality, community",
@@ -79,6 +85,12 @@ def test_endings_and_function_words(dictd: Path) -> None:
     assert d.translations("municipalities") == ("gemeente",)
     assert d.translations("Cost") == d.translations("cost")
     assert d.translations("nonsense") == ()
+    assert d.translations("themes") == ("thema", "onderwerp")  # not "them"
+    assert d.translations("aldermen") == ("wethouder",)
+    assert d.translations("characterise") == ("typeren",)  # British spelling
+    assert d.translations("characterised") == ("typeren",)
+    assert d.translations("behaviour") == ("gedrag",)
+    assert d.translations("cooperation") == ("samenwerken",)
     words = d.dutch_words("How much can a member take? What does it cost?", per_word=2)
     assert words == ["lid", "nemen", "pakken", "kosten", "kostprijs"]  # "can" is left out
 

@@ -36,9 +36,18 @@ _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _PLAIN = re.compile(r"^[a-zà-ÿ]+(?: [a-zà-ÿ]+)?$")
 _WORD = re.compile(r"[A-Za-z]+")
 _ENDINGS = (
-    ("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"),
-    ("ly", ""),
+    ("ies", "y"), ("s", ""), ("es", ""), ("men", "man"), ("ing", ""), ("ing", "e"),
+    ("ed", ""), ("ed", "e"), ("ly", ""), ("ation", "ate"), ("ations", "ate"),
 )
+"""Endings taken off a word the dictionary lacks, in this order ("themes" -> "theme"
+before "them"; "aldermen" -> "alderman"; "cooperation" -> "cooperate")."""
+_SPELLINGS = (
+    ("isation", "ization"), ("isations", "izations"), ("ise", "ize"), ("ises", "izes"),
+    ("ised", "ized"), ("ising", "izing"), ("yse", "yze"), ("ysed", "yzed"), ("our", "or"),
+    ("ours", "ors"), ("tre", "ter"), ("tres", "ters"), ("ogue", "og"), ("ogues", "ogs"),
+)
+"""British spellings and the American ones the dictionary has ("organisation",
+"characterise", "behaviour", "centre")."""
 ENGLISH_FUNCTION_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing done down during each few
@@ -96,14 +105,23 @@ class Dictionary:
 
     def translations(self, word: str) -> tuple[str, ...]:
         """The Dutch translations of an English word; a word the dictionary lacks is
-        looked up without a plural or verb ending ("members" -> "member")."""
+        looked up in American spelling ("characterise" -> "characterize") and without a
+        plural or verb ending ("members" -> "member", "aldermen" -> "alderman")."""
         w = word.lower()
-        if w in self.to_dutch:
-            return self.to_dutch[w]
-        for ending, repl in _ENDINGS:
-            stem = w[: -len(ending)] + repl
-            if w.endswith(ending) and len(w) - len(ending) >= 3 and stem in self.to_dutch:
-                return self.to_dutch[stem]
+        forms = [w] + [w[: -len(a)] + b for a, b in _SPELLINGS if w.endswith(a)]
+        for f in forms:
+            if f in self.to_dutch:
+                return self.to_dutch[f]
+        for f in forms:
+            for ending, repl in _ENDINGS:
+                stem = f[: -len(ending)] + repl
+                if (
+                    f.endswith(ending)
+                    and len(f) - len(ending) >= 3
+                    and stem not in ENGLISH_FUNCTION_WORDS  # "themes" is not "them"
+                    and stem in self.to_dutch
+                ):
+                    return self.to_dutch[stem]
         return ()
 
     def dutch_words(self, text: str, per_word: int) -> list[str]:
