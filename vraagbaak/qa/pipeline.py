@@ -15,7 +15,9 @@
    sentence vectors come from their passage's pass (``upper``, the default), the
    sentences it reads are first compared as read alone (:func:`.answer.exact_dense`);
 7. **judge** (:mod:`.abstain`): the evidence (:class:`.abstain.Evidence`) becomes a
-   confidence, by the abstention model (or the reader's calibration);
+   confidence, by the abstention model (or the reader's calibration); 0 when the question
+   asks in so many words for a number or a date that the answer lacks
+   (:meth:`Judgement.kind_gated`);
 8. **answer** (:func:`.answer.make_answer`): quote the answer exactly, or abstain when the
    confidence is below the threshold.
 
@@ -68,7 +70,8 @@ class Judgement:
     def kind_gated(self, question: str, gate: str) -> Judgement:
         """This judgement, or with confidence 0 when the question asks in so many words
         for a number or a date and ``best`` holds none (unless ``gate`` is ``off``): such a
-        sentence does not answer it, however close it comes (README, "Answers")."""
+        sentence does not answer it, however close it comes (README, "No number, no
+        answer")."""
         kind = explicit_kind(question) if gate != "off" else None
         if kind is None or kind != asked_kind(question):  # kind_miss is asked_kind's
             return self
