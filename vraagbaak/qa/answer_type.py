@@ -34,18 +34,17 @@ _NUMBER_Q = re.compile(
     r"|what\s+(?:percentage|percent|number|amount|proportion|fraction)"
     r"|which\s+(?:percentage|number|amount))\b"
 )
+# English "When did/was …" asks for a time or for a condition ("When does it become
+# difficult to …?"), as Dutch "wanneer" does: a hint for the cheap score, not the
+# explicit ask that :func:`explicit_kind` gates answers on.
+_WHEN = r"^(?:since\s+|until\s+)?when\s+(?:did|was|were|is|are|does|do|will|has|have|had)\b"
 _DATE_Q = re.compile(
     r"\b(?:welk(?:e)?\s+(?:jaar|jaartal|eeuw|decennium|datum|maand|dag|periode\s+van\s+het"
     r"\s+jaar)|in\s+welk(?:e)?\s+(?:jaar|eeuw|decennium|maand)|hoe\s+laat"
     r"|(?:what|which)\s+(?:year|century|decade|date|month|day\s+of)|what\s+time)\b"
-    r"|^(?:since\s+|until\s+)?when\s+(?:did|was|were|is|are|does|do|will|has|have|had)\b"
+    rf"|{_WHEN}"
 )
-# English "When did/was …" asks for a time or for a condition ("When does it become
-# difficult to …?"), as Dutch "wanneer" does: a hint for the cheap score, not the
-# explicit ask that :func:`explicit_kind` gates answers on.
-_LOOSE_DATE_Q = re.compile(
-    r"^(?:since\s+|until\s+)?when\s+(?:did|was|were|is|are|does|do|will|has|have|had)\b"
-)
+_LOOSE_DATE_Q = re.compile(_WHEN)
 
 _NUMBER_WORDS = (
     "twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|dertien|veertien|vijftien"

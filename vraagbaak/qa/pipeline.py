@@ -244,6 +244,7 @@ class Pipeline:
     ) -> Judgement:
         """Steps 6 and 7: choose the answer candidate (by the reader, when there is one)
         and say how sure that it answers."""
+        gate = self.settings.answering.kind_gate
         if reader is not None and cands:
             n = self.settings.answering.read
             if self.index.sentences_from_passages:  # their error exceeds the margins
@@ -255,7 +256,6 @@ class Pipeline:
             passage_weight = float(cal.get("passage_weight", 0.0))
             readings = read(reader, self.index, q, cands, n, weight, passage_weight)
             best = readings[0]
-            gate = self.settings.answering.kind_gate
             if gate == "rechoose" and explicit_kind(q.text) is not None:
                 best = next((r for r in readings if not r.candidate.kind_miss), best)
             ev = abstain.evidence(self.index, q, scores, best.candidate)
@@ -272,7 +272,6 @@ class Pipeline:
                 evidence=ev,
                 reader_logit=best.logit,
             ).kind_gated(q.text, gate)
-        gate = self.settings.answering.kind_gate
         top = cands[0] if cands else None
         if gate == "rechoose" and top is not None and explicit_kind(q.text) is not None:
             top = next((c for c in cands if not c.kind_miss), top)
