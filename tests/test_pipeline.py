@@ -103,6 +103,7 @@ def test_question_is_analysed_once(small: Settings) -> None:
         lambda: RetrievalSettings(candidates=0),
         lambda: AnswerSettings(window="both"),
         lambda: AnswerSettings(passages=0),
+        lambda: AnswerSettings(kind_gate="sometimes"),
         lambda: AnalysisSettings(stemmer="porter"),
         lambda: ChunkSettings(min_chars=0),
         lambda: Settings(top_k=0),
